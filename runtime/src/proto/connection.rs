@@ -1,0 +1,497 @@
+//! The server side of one WebSocket connection, as a state machine over
+//! bytes.
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::close::{CloseCode, CloseFrame};
+use super::frame::{FrameHeader, OpCode};
+use super::mask::apply_mask;
+use super::outbox::Outbox;
+use super::utf8::Utf8Validator;
+use super::{ProtocolError, SendError};
+use crate::message::{Message, Utf8Bytes};
+
+/// Spare room offered to each socket read when no large frame is pending.
+const READ_CHUNK: usize = 4 * 1024;
+/// The most spare room reserved at once for a large frame still arriving,
+/// so an untrusted length header never sizes an allocation.
+const MAX_READ_RESERVE: usize = 256 * 1024;
+/// Buffers larger than this are given back once they are empty.
+const KEEP_IDLE: usize = 16 * 1024;
+
+/// Where the connection stands in the close handshake (RFC 6455 §7).
+///
+/// ```text
+///            peer Close: reply Close
+///   Open ─────────────────────────────────▶ Closed ──▶ server ends TCP
+///    │                                        ▲
+///    │ close() by the app     peer Close      │
+///    ├────────────────────▶ CloseSent ────────┘
+///    │                          │  (driver's timeout also ends it)
+///    │ peer broke the protocol  │ peer broke the protocol
+///    └──────────────────────────┴──────────▶ Failed ──▶ server ends TCP
+///          (Close with the error's code sent, if none was sent before)
+/// ```
+///
+/// In `CloseSent` incoming frames are still parsed, to find the peer's
+/// Close, but data is dropped and pings are not answered. In `Closed` and
+/// `Failed` input is ignored: the byte stream is finished or cannot be
+/// trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Open,
+    CloseSent,
+    Closed,
+    Failed,
+}
+
+/// What the peer's bytes amounted to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A complete text or binary message.
+    Message(Message),
+    /// A ping; the pong carrying its payload is already queued.
+    Ping(Bytes),
+    /// A pong.
+    Pong(Bytes),
+    /// The peer's close frame. If the peer started the handshake, the
+    /// answering close frame is already queued.
+    Close(CloseFrame),
+    /// The peer broke the protocol or a limit. A close frame with the
+    /// error's code is queued, unless one was sent before.
+    Error(ProtocolError),
+}
+
+/// The frame being received: its header is parsed, its payload may still
+/// be arriving.
+#[derive(Debug)]
+struct FrameInProgress {
+    header: FrameHeader,
+    header_len: usize,
+    /// Payload bytes already unmasked and, for text, UTF-8 checked.
+    checked: usize,
+}
+
+/// A fragmented message whose final frame has not arrived.
+#[derive(Debug)]
+struct MessageInProgress {
+    text: bool,
+    data: BytesMut,
+}
+
+/// The sans-IO core of a server-side WebSocket connection: no sockets, no
+/// clock, no runtime.
+///
+/// Received bytes go in through [`receive`](Self::receive) (or
+/// [`read_buf`](Self::read_buf) then [`process`](Self::process), which
+/// avoids a copy); what they meant comes out of
+/// [`poll_event`](Self::poll_event); frames to send are queued with
+/// [`send`](Self::send), [`send_ping`](Self::send_ping) and
+/// [`close`](Self::close) and taken with
+/// [`chunks_vectored`](Self::chunks_vectored) /
+/// [`advance_output`](Self::advance_output).
+///
+/// ```
+/// use wsroute::proto::{Event, ServerConnection};
+/// use wsroute::Message;
+///
+/// let mut ws = ServerConnection::new(None);
+/// // A masked text frame "Hello" (RFC 6455 §5.7).
+/// ws.receive(&[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+/// let Some(Event::Message(msg)) = ws.poll_event() else { panic!() };
+/// assert_eq!(msg.as_text(), Some("Hello"));
+/// ws.send(msg).unwrap();
+/// assert_eq!(ws.take_output(), b"\x81\x05Hello");
+/// ```
+#[derive(Debug)]
+pub struct ServerConnection {
+    state: State,
+    /// The most a message may hold; `u64::MAX` for no limit.
+    max_payload: u64,
+    recv: BytesMut,
+    /// The largest capacity `recv` has had since it was last given back.
+    recv_high_water: usize,
+    frame: Option<FrameInProgress>,
+    message: Option<MessageInProgress>,
+    utf8: Utf8Validator,
+    events: VecDeque<Event>,
+    outbox: Outbox,
+    sent_close: Option<CloseFrame>,
+    received_close: Option<CloseFrame>,
+}
+
+impl ServerConnection {
+    /// A connection in the open state, right after the handshake.
+    /// `max_payload` limits each message (the sum of its fragments);
+    /// `None` or `Some(u64::MAX)` means no limit. Allocates nothing until
+    /// bytes arrive.
+    pub fn new(max_payload: Option<u64>) -> Self {
+        Self {
+            state: State::Open,
+            max_payload: max_payload.unwrap_or(u64::MAX),
+            recv: BytesMut::new(),
+            recv_high_water: 0,
+            frame: None,
+            message: None,
+            utf8: Utf8Validator::default(),
+            events: VecDeque::new(),
+            outbox: Outbox::default(),
+            sent_close: None,
+            received_close: None,
+        }
+    }
+
+    // ---- input ----------------------------------------------------------
+
+    /// Feeds received bytes and processes them.
+    pub fn receive(&mut self, bytes: &[u8]) {
+        if self.accepts_input() {
+            self.recv.extend_from_slice(bytes);
+            self.process();
+        }
+    }
+
+    /// The buffer to read socket bytes into, with spare capacity reserved;
+    /// call [`process`](Self::process) after filling it. Reading straight
+    /// into it lets a message's payload reach the handler without a copy.
+    ///
+    /// The spare room is bounded: a header announcing a huge payload
+    /// grows the buffer only as bytes really arrive.
+    pub fn read_buf(&mut self) -> &mut BytesMut {
+        let pending = match &self.frame {
+            Some(f) => (f.header_len as u64 + f.header.payload_len)
+                .saturating_sub(self.recv.len() as u64)
+                .min(MAX_READ_RESERVE as u64) as usize,
+            None => 0,
+        };
+        let want = pending.max(READ_CHUNK);
+        if self.recv.capacity() - self.recv.len() < want / 2 {
+            self.recv.reserve(want);
+        }
+        self.recv_high_water = self.recv_high_water.max(self.recv.capacity());
+        &mut self.recv
+    }
+
+    /// Parses everything complete in the receive buffer into events.
+    pub fn process(&mut self) {
+        while self.accepts_input() {
+            if self.frame.is_none() {
+                match FrameHeader::parse(&self.recv) {
+                    Ok(None) => break,
+                    Ok(Some((header, header_len))) => {
+                        if let Err(e) = self.check_header(&header) {
+                            self.fail(e);
+                            break;
+                        }
+                        self.frame = Some(FrameInProgress {
+                            header,
+                            header_len,
+                            checked: 0,
+                        });
+                    }
+                    Err(e) => {
+                        self.fail(e);
+                        break;
+                    }
+                }
+            }
+            if !self.advance_frame() {
+                break;
+            }
+        }
+        if !self.accepts_input() {
+            self.recv = BytesMut::new();
+        } else if self.recv.is_empty() && self.recv_high_water > KEEP_IDLE {
+            self.recv = BytesMut::new();
+            self.recv_high_water = 0;
+        }
+    }
+
+    /// The next event, oldest first.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    // ---- output ---------------------------------------------------------
+
+    /// Queues a text or binary message as one frame.
+    pub fn send(&mut self, message: Message) -> Result<(), SendError> {
+        self.check_open()?;
+        match message {
+            Message::Text(text) => self.outbox.push_frame(OpCode::Text, text.into_bytes()),
+            Message::Binary(bytes) => self.outbox.push_frame(OpCode::Binary, bytes),
+        }
+        Ok(())
+    }
+
+    /// Queues a ping (at most 125 bytes of payload).
+    pub fn send_ping(&mut self, payload: Bytes) -> Result<(), SendError> {
+        self.send_control(OpCode::Ping, payload)
+    }
+
+    /// Queues an unsolicited pong (at most 125 bytes of payload).
+    pub fn send_pong(&mut self, payload: Bytes) -> Result<(), SendError> {
+        self.send_control(OpCode::Pong, payload)
+    }
+
+    /// Starts the close handshake: queues a close frame and stops sending.
+    /// Codes that may not go on the wire (1005, 1006, 1015, …) send an
+    /// empty close frame; the reason is cut to 123 bytes.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        self.check_open()?;
+        self.queue_close(CloseFrame {
+            code: Some(code),
+            reason: reason.to_owned(),
+        });
+        self.state = State::CloseSent;
+        Ok(())
+    }
+
+    /// Fills `dst` with the bytes waiting to be written; returns how many
+    /// slices were filled.
+    pub fn chunks_vectored<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        self.outbox.chunks_vectored(dst)
+    }
+
+    /// Marks `n` bytes of output as written.
+    pub fn advance_output(&mut self, n: usize) {
+        self.outbox.advance(n);
+        self.outbox.shrink_if_idle(KEEP_IDLE);
+    }
+
+    /// Bytes waiting to be written.
+    pub fn output_len(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// Takes all waiting output as one buffer.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        let out = self.outbox.take_all();
+        self.outbox.shrink_if_idle(KEEP_IDLE);
+        out
+    }
+
+    // ---- state ----------------------------------------------------------
+
+    /// Whether messages may still be sent.
+    pub fn is_open(&self) -> bool {
+        self.state == State::Open
+    }
+
+    /// Whether the close handshake is over (or the connection failed): once
+    /// the output is written, the server should end the TCP connection.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.state, State::Closed | State::Failed)
+    }
+
+    /// Whether the connection was failed for a protocol error.
+    pub fn is_failed(&self) -> bool {
+        self.state == State::Failed
+    }
+
+    /// The close frame this side sent, if any.
+    pub fn sent_close(&self) -> Option<&CloseFrame> {
+        self.sent_close.as_ref()
+    }
+
+    /// The close frame the peer sent, if any.
+    pub fn received_close(&self) -> Option<&CloseFrame> {
+        self.received_close.as_ref()
+    }
+
+    /// Bytes held in receive buffers (capacity), for memory accounting.
+    pub fn buffered_capacity(&self) -> usize {
+        self.recv.capacity() + self.message.as_ref().map_or(0, |m| m.data.capacity())
+    }
+
+    // ---- internals --------------------------------------------------------
+
+    fn accepts_input(&self) -> bool {
+        matches!(self.state, State::Open | State::CloseSent)
+    }
+
+    fn check_open(&self) -> Result<(), SendError> {
+        if self.state == State::Open {
+            Ok(())
+        } else {
+            Err(SendError::Closed)
+        }
+    }
+
+    fn send_control(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), SendError> {
+        self.check_open()?;
+        if payload.len() > super::frame::MAX_CONTROL_PAYLOAD as usize {
+            return Err(SendError::ControlPayloadTooLong(payload.len()));
+        }
+        self.outbox.push_frame(opcode, payload);
+        Ok(())
+    }
+
+    fn queue_close(&mut self, frame: CloseFrame) {
+        self.outbox.push_frame(OpCode::Close, frame.to_payload());
+        self.sent_close = Some(frame);
+    }
+
+    /// Rules that depend on the connection's state, checked before any of
+    /// the frame's payload is buffered.
+    fn check_header(&self, header: &FrameHeader) -> Result<(), ProtocolError> {
+        if header.rsv != 0 {
+            return Err(ProtocolError::ReservedBits(header.rsv));
+        }
+        #[cfg(feature = "enforce-ws-spec")]
+        if header.mask.is_none() {
+            return Err(ProtocolError::UnmaskedFrame);
+        }
+        match (header.opcode, &self.message) {
+            (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
+            (OpCode::Text | OpCode::Binary, Some(_)) => {
+                return Err(ProtocolError::ExpectedContinuation);
+            }
+            _ => {}
+        }
+        if !header.opcode.is_control() {
+            let so_far = self.message.as_ref().map_or(0, |m| m.data.len() as u64);
+            let size = so_far.saturating_add(header.payload_len);
+            // A payload must also fit in memory's address space.
+            let limit = self.max_payload.min(isize::MAX as u64);
+            if size > limit {
+                return Err(ProtocolError::PayloadTooBig {
+                    limit: self.max_payload,
+                    size,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Unmasks and checks the newly arrived part of the current frame;
+    /// dispatches the frame once it is whole. Returns whether to go on
+    /// parsing.
+    fn advance_frame(&mut self) -> bool {
+        let Some(frame) = &mut self.frame else {
+            return false;
+        };
+        // `check_header` bounded the length by `isize::MAX`.
+        let payload_len = frame.header.payload_len as usize;
+        let start = frame.header_len;
+        let available = (self.recv.len() - start).min(payload_len);
+        if available > frame.checked {
+            let fresh = &mut self.recv[start + frame.checked..start + available];
+            if let Some(key) = frame.header.mask {
+                apply_mask(fresh, key, frame.checked);
+            }
+            let text = match frame.header.opcode {
+                OpCode::Text => true,
+                OpCode::Continuation => self.message.as_ref().is_some_and(|m| m.text),
+                _ => false,
+            };
+            // Checked as bytes arrive, not when the frame ends: invalid
+            // text fails the connection before the rest is read.
+            if text && self.utf8.feed(fresh).is_err() {
+                self.fail(ProtocolError::InvalidUtf8);
+                return false;
+            }
+            frame.checked = available;
+        }
+        if available < payload_len {
+            return false;
+        }
+        let header = frame.header;
+        self.frame = None;
+        self.recv.advance(start);
+        let payload = self.recv.split_to(payload_len);
+        self.on_frame(header, payload);
+        true
+    }
+
+    fn on_frame(&mut self, header: FrameHeader, payload: BytesMut) {
+        match header.opcode {
+            OpCode::Text | OpCode::Binary => {
+                let text = header.opcode == OpCode::Text;
+                if header.fin {
+                    self.finish_message(text, payload);
+                } else {
+                    self.message = Some(MessageInProgress {
+                        text,
+                        data: payload,
+                    });
+                }
+            }
+            OpCode::Continuation => {
+                let Some(message) = &mut self.message else {
+                    unreachable!("check_header refuses a continuation outside a message");
+                };
+                message.data.extend_from_slice(&payload);
+                if header.fin {
+                    let MessageInProgress { text, data } =
+                        self.message.take().expect("checked above");
+                    self.finish_message(text, data);
+                }
+            }
+            OpCode::Ping => {
+                if self.state == State::Open {
+                    let payload = payload.freeze();
+                    self.outbox.push_frame(OpCode::Pong, payload.clone());
+                    self.events.push_back(Event::Ping(payload));
+                }
+            }
+            OpCode::Pong => {
+                if self.state == State::Open {
+                    self.events.push_back(Event::Pong(payload.freeze()));
+                }
+            }
+            OpCode::Close => match CloseFrame::parse(&payload) {
+                Ok(frame) => self.on_close(frame),
+                Err(e) => self.fail(e),
+            },
+        }
+    }
+
+    fn finish_message(&mut self, text: bool, data: BytesMut) {
+        let data = data.freeze();
+        let message = if text {
+            if self.utf8.finish().is_err() {
+                self.fail(ProtocolError::InvalidUtf8);
+                return;
+            }
+            Message::Text(Utf8Bytes::from_validated(data))
+        } else {
+            Message::Binary(data)
+        };
+        // After our close, the peer's remaining data is dropped (§5.5.1).
+        if self.state == State::Open {
+            self.events.push_back(Event::Message(message));
+        }
+    }
+
+    fn on_close(&mut self, frame: CloseFrame) {
+        if self.state == State::Open {
+            // Echo the peer's code (§5.5.1); an empty close gets an empty one.
+            self.queue_close(CloseFrame {
+                code: frame.code,
+                reason: String::new(),
+            });
+        }
+        self.state = State::Closed;
+        self.frame = None;
+        self.message = None;
+        self.received_close = Some(frame.clone());
+        self.events.push_back(Event::Close(frame));
+    }
+
+    fn fail(&mut self, error: ProtocolError) {
+        if self.state == State::Open {
+            self.queue_close(CloseFrame {
+                code: Some(error.close_code()),
+                reason: error.to_string(),
+            });
+        }
+        self.state = State::Failed;
+        self.frame = None;
+        self.message = None;
+        self.events.push_back(Event::Error(error));
+    }
+}

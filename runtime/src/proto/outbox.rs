@@ -1,0 +1,165 @@
+//! Encoded frames waiting to be written, as a list of chunks for one
+//! vectored write.
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::frame::{FrameHeader, OpCode};
+
+/// Payloads at least this long are queued by reference rather than copied
+/// next to their header; below it a copy is cheaper than another iovec.
+const COPY_BELOW: usize = 1024;
+
+/// Frames encoded for sending. Small frames are packed together into one
+/// buffer; large payloads are queued as the caller's `Bytes`, uncopied.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    /// Finished chunks, oldest first; written before `tail`.
+    chunks: VecDeque<Bytes>,
+    /// Where new headers and small payloads are appended.
+    tail: BytesMut,
+    /// Bytes queued in all, for bounding and for `len()`.
+    len: usize,
+}
+
+impl Outbox {
+    /// Queues one unmasked server frame.
+    pub fn push_frame(&mut self, opcode: OpCode, payload: Bytes) {
+        let header = FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode,
+            mask: None,
+            payload_len: payload.len() as u64,
+        };
+        self.len += header.encoded_len() + payload.len();
+        header.encode(&mut self.tail);
+        if payload.len() < COPY_BELOW {
+            self.tail.extend_from_slice(&payload);
+        } else {
+            self.chunks.push_back(self.tail.split().freeze());
+            self.chunks.push_back(payload);
+        }
+    }
+
+    /// Bytes waiting to be written.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing waits to be written.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Fills `dst` with the waiting bytes, in order; returns how many slices
+    /// were filled.
+    pub fn chunks_vectored<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        let mut n = 0;
+        let pieces = self
+            .chunks
+            .iter()
+            .map(|c| &c[..])
+            .chain(std::iter::once(&self.tail[..]));
+        for piece in pieces.filter(|p| !p.is_empty()) {
+            if n == dst.len() {
+                break;
+            }
+            dst[n] = IoSlice::new(piece);
+            n += 1;
+        }
+        n
+    }
+
+    /// Marks `n` bytes as written.
+    pub fn advance(&mut self, mut n: usize) {
+        assert!(n <= self.len, "advanced past the queued bytes");
+        self.len -= n;
+        while n > 0 {
+            match self.chunks.front_mut() {
+                Some(front) if front.len() <= n => {
+                    n -= front.len();
+                    self.chunks.pop_front();
+                }
+                Some(front) => {
+                    front.advance(n);
+                    n = 0;
+                }
+                None => {
+                    self.tail.advance(n);
+                    n = 0;
+                }
+            }
+        }
+        // `advance` on an emptied BytesMut keeps its capacity; clearing
+        // lets the next frame reuse the allocation from its start.
+        if self.tail.is_empty() {
+            self.tail.clear();
+        }
+    }
+
+    /// Takes every waiting byte as one contiguous buffer (for tests and
+    /// simple drivers; the tokio driver writes vectored).
+    pub fn take_all(&mut self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len);
+        for chunk in self.chunks.drain(..) {
+            out.extend_from_slice(&chunk);
+        }
+        out.extend_from_slice(&self.tail);
+        self.tail.clear();
+        self.len = 0;
+        out
+    }
+
+    /// Gives back a large tail buffer once everything has been written.
+    pub fn shrink_if_idle(&mut self, keep: usize) {
+        if self.is_empty() && self.tail.capacity() > keep {
+            self.tail = BytesMut::new();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vectored(outbox: &Outbox) -> Vec<u8> {
+        let mut slices = [IoSlice::new(&[]); 16];
+        let n = outbox.chunks_vectored(&mut slices);
+        slices[..n].iter().flat_map(|s| s.iter().copied()).collect()
+    }
+
+    #[test]
+    fn small_frames_pack_into_one_chunk() {
+        let mut o = Outbox::default();
+        o.push_frame(OpCode::Text, Bytes::from_static(b"hi"));
+        o.push_frame(OpCode::Binary, Bytes::from_static(&[1, 2, 3]));
+        let mut slices = [IoSlice::new(&[]); 4];
+        assert_eq!(o.chunks_vectored(&mut slices), 1);
+        assert_eq!(vectored(&o), [0x81, 2, b'h', b'i', 0x82, 3, 1, 2, 3]);
+        assert_eq!(o.len(), 9);
+    }
+
+    #[test]
+    fn large_payloads_are_queued_uncopied_and_partial_writes_resume() {
+        let big = Bytes::from(vec![7u8; 5000]);
+        let mut o = Outbox::default();
+        o.push_frame(OpCode::Binary, big.clone());
+        o.push_frame(OpCode::Pong, Bytes::new());
+        let mut expected = vec![0x82, 126, 0x13, 0x88];
+        expected.extend_from_slice(&big);
+        expected.extend_from_slice(&[0x8A, 0]);
+        assert_eq!(vectored(&o), expected);
+
+        // Write in odd-sized pieces: the remaining bytes stay in order.
+        let mut written = Vec::new();
+        while !o.is_empty() {
+            let step = vectored(&o).len().min(777);
+            written.extend_from_slice(&vectored(&o)[..step]);
+            o.advance(step);
+        }
+        assert_eq!(written, expected);
+    }
+}
