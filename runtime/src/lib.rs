@@ -1,8 +1,39 @@
-//! wsroute: WebSocket routes for axum.
+//! WebSocket routes for axum, in the style of Crow's `CROW_WEBSOCKET_ROUTE`:
+//! a struct holds each connection's state, and its methods handle the
+//! connection's events — `accept`, `open`, `message`, `error`, `close` —
+//! in that order, with `close` called exactly once.
+//!
+//! The wire protocol is this crate's own RFC 6455 implementation
+//! ([`proto`]), a sans-IO core driven by one tokio task per connection.
+//!
+//! # Cargo features
+//! - `enforce-ws-spec` — Crow's `CROW_ENFORCE_WS_SPEC`: refuse unmasked
+//!   client frames (close 1002). Off by default, as in Crow, which accepts
+//!   them to ease debugging.
 #![warn(missing_docs)]
 
+mod config;
+mod connection;
+mod driver;
+mod error;
+mod handshake;
 mod message;
 pub mod proto;
+mod route;
+mod websockets;
 
+pub use config::{Config, DEFAULT_MAX_PAYLOAD};
+pub use connection::Connection;
+pub use error::{CloseReason, Error, ErrorKind};
 pub use message::{Message, Utf8Bytes};
-pub use proto::{CloseCode, CloseFrame};
+pub use proto::{CloseCode, SendError};
+pub use route::Route;
+pub use websockets::{RouterExt, WebSockets};
+
+/// Items the `#[websocket_route]` macro's generated code names. Not a
+/// stable API: use the re-exports at the crate root.
+#[doc(hidden)]
+pub mod __private {
+    pub use axum::response::Response;
+    pub use http::request::Parts;
+}

@@ -121,6 +121,7 @@ pub struct ServerConnection {
     outbox: Outbox,
     sent_close: Option<CloseFrame>,
     received_close: Option<CloseFrame>,
+    peer_started_close: bool,
 }
 
 impl ServerConnection {
@@ -141,6 +142,7 @@ impl ServerConnection {
             outbox: Outbox::default(),
             sent_close: None,
             received_close: None,
+            peer_started_close: false,
         }
     }
 
@@ -300,6 +302,12 @@ impl ServerConnection {
     /// The close frame the peer sent, if any.
     pub fn received_close(&self) -> Option<&CloseFrame> {
         self.received_close.as_ref()
+    }
+
+    /// Whether the peer's close frame started the close handshake (rather
+    /// than answering ours).
+    pub fn peer_started_close(&self) -> bool {
+        self.peer_started_close
     }
 
     /// Bytes held in receive buffers (capacity), for memory accounting.
@@ -469,6 +477,7 @@ impl ServerConnection {
 
     fn on_close(&mut self, frame: CloseFrame) {
         if self.state == State::Open {
+            self.peer_started_close = true;
             // Echo the peer's code (§5.5.1); an empty close gets an empty one.
             self.queue_close(CloseFrame {
                 code: frame.code,

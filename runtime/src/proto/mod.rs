@@ -44,6 +44,12 @@ pub enum SendError {
     Closed,
     /// A ping or pong payload over 125 bytes.
     ControlPayloadTooLong(usize),
+    /// More than `Config::max_send_queue` bytes already wait to be written
+    /// (the client is not reading fast enough); nothing was queued.
+    QueueFull {
+        /// The configured bound in bytes.
+        limit: usize,
+    },
 }
 
 impl std::fmt::Display for SendError {
@@ -52,6 +58,9 @@ impl std::fmt::Display for SendError {
             Self::Closed => f.write_str("the connection is closing or closed"),
             Self::ControlPayloadTooLong(len) => {
                 write!(f, "control frame payload of {len} bytes (at most 125)")
+            }
+            Self::QueueFull { limit } => {
+                write!(f, "more than {limit} bytes wait to be sent to this client")
             }
         }
     }

@@ -15,7 +15,7 @@ const COPY_BELOW: usize = 1024;
 /// Frames encoded for sending. Small frames are packed together into one
 /// buffer; large payloads are queued as the caller's `Bytes`, uncopied.
 #[derive(Debug, Default)]
-pub struct Outbox {
+pub(crate) struct Outbox {
     /// Finished chunks, oldest first; written before `tail`.
     chunks: VecDeque<Bytes>,
     /// Where new headers and small payloads are appended.
@@ -26,7 +26,7 @@ pub struct Outbox {
 
 impl Outbox {
     /// Queues one unmasked server frame.
-    pub fn push_frame(&mut self, opcode: OpCode, payload: Bytes) {
+    pub(crate) fn push_frame(&mut self, opcode: OpCode, payload: Bytes) {
         let header = FrameHeader {
             fin: true,
             rsv: 0,
@@ -45,18 +45,18 @@ impl Outbox {
     }
 
     /// Bytes waiting to be written.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
     /// Whether nothing waits to be written.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Fills `dst` with the waiting bytes, in order; returns how many slices
     /// were filled.
-    pub fn chunks_vectored<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+    pub(crate) fn chunks_vectored<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
         let mut n = 0;
         let pieces = self
             .chunks
@@ -74,7 +74,7 @@ impl Outbox {
     }
 
     /// Marks `n` bytes as written.
-    pub fn advance(&mut self, mut n: usize) {
+    pub(crate) fn advance(&mut self, mut n: usize) {
         assert!(n <= self.len, "advanced past the queued bytes");
         self.len -= n;
         while n > 0 {
@@ -102,7 +102,7 @@ impl Outbox {
 
     /// Takes every waiting byte as one contiguous buffer (for tests and
     /// simple drivers; the tokio driver writes vectored).
-    pub fn take_all(&mut self) -> Vec<u8> {
+    pub(crate) fn take_all(&mut self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.len);
         for chunk in self.chunks.drain(..) {
             out.extend_from_slice(&chunk);
@@ -114,7 +114,7 @@ impl Outbox {
     }
 
     /// Gives back a large tail buffer once everything has been written.
-    pub fn shrink_if_idle(&mut self, keep: usize) {
+    pub(crate) fn shrink_if_idle(&mut self, keep: usize) {
         if self.is_empty() && self.tail.capacity() > keep {
             self.tail = BytesMut::new();
         }

@@ -1,0 +1,40 @@
+//! Echo server: every text message comes back as text, every binary
+//! message as binary. The target of the Autobahn conformance suite.
+//!
+//! ```sh
+//! cargo run --release -p wsroute-examples --example echo -- --addr 127.0.0.1:9001
+//! ```
+
+use wsroute::__private::{Parts, Response};
+use wsroute::{Config, Connection, Message, Route, RouterExt, WebSockets};
+
+struct Echo;
+
+impl Route for Echo {
+    const PATH: &'static str = "/";
+    // Autobahn sends messages of up to 16 MiB; the default limit (64 MiB)
+    // leaves room.
+
+    async fn accept(_request: &mut Parts, _state: &()) -> Result<Self, Response> {
+        Ok(Echo)
+    }
+
+    async fn message(&mut self, conn: &Connection, msg: Message) {
+        // The only possible failure is a connection that is closing.
+        let _ = conn.send(msg);
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let addr = wsroute_examples::addr_from_args("127.0.0.1:9001");
+    let sockets = WebSockets::new(Config::default());
+    let app = axum::Router::new().websocket::<Echo>(&sockets);
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    println!("echo server listening on ws://{}", listener.local_addr()?);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(sockets.shutdown_on(async {
+            let _ = tokio::signal::ctrl_c().await;
+        }))
+        .await
+}

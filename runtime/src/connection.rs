@@ -1,0 +1,283 @@
+//! The handle handlers use to talk to one client.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+use crate::message::{Message, Utf8Bytes};
+use crate::proto::{CloseCode, MAX_CONTROL_PAYLOAD, SendError};
+
+/// One client's connection: send messages, close it, see who it is.
+///
+/// Cheap to clone (a reference count), `Send + Sync`: keep clones in other
+/// tasks to push messages to the client at any time. Sends never block:
+/// they queue the message and return. Sends made while a handler runs are
+/// written together, in one write, when the handler returns; sends from
+/// other tasks wake the connection's task.
+///
+/// **Backpressure.** At most [`Config::max_send_queue`](crate::Config::max_send_queue)
+/// bytes may wait unwritten. A send beyond that returns
+/// [`SendError::QueueFull`] and queues nothing: the message is the caller's
+/// to drop, retry or answer by closing the connection. After the
+/// connection starts closing, sends return [`SendError::Closed`].
+#[derive(Clone)]
+pub struct Connection {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    id: u64,
+    remote_addr: Option<SocketAddr>,
+    max_send_queue: usize,
+    queue: Mutex<SendQueue>,
+    wake: Notify,
+}
+
+/// Frames waiting for the connection's task to encode them.
+#[derive(Default)]
+pub(crate) struct SendQueue {
+    pub(crate) commands: VecDeque<Command>,
+    /// Payload bytes in `commands`.
+    queued: usize,
+    /// Bytes the task has encoded but not yet written.
+    unwritten: usize,
+    /// A close was requested or happened: refuse further sends.
+    closed: bool,
+    /// The task is running a handler and drains the queue when it
+    /// returns, so senders need not wake it.
+    in_handler: bool,
+}
+
+/// Something a handle asked the connection's task to send.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Message(Message),
+    Ping(Bytes),
+    Pong(Bytes),
+    Close(CloseCode, String),
+}
+
+impl Connection {
+    pub(crate) fn new(id: u64, remote_addr: Option<SocketAddr>, max_send_queue: usize) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                id,
+                remote_addr,
+                max_send_queue,
+                // The task starts busy (running `open`); it drains the
+                // queue before it first waits.
+                queue: Mutex::new(SendQueue {
+                    in_handler: true,
+                    ..SendQueue::default()
+                }),
+                wake: Notify::new(),
+            }),
+        }
+    }
+
+    /// A number unique among the connections of one
+    /// [`WebSockets`](crate::WebSockets), in the order they were accepted.
+    pub fn id(&self) -> u64 {
+        self.shared.id
+    }
+
+    /// The client's address, when the server was started with
+    /// `into_make_service_with_connect_info::<SocketAddr>()`.
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.shared.remote_addr
+    }
+
+    /// The subprotocol agreed in the handshake. None is negotiated yet, so
+    /// this is always `None`.
+    pub fn subprotocol(&self) -> Option<&str> {
+        None
+    }
+
+    /// Sends a text message.
+    pub fn send_text(&self, text: impl Into<Utf8Bytes>) -> Result<(), SendError> {
+        self.send(Message::Text(text.into()))
+    }
+
+    /// Sends a binary message.
+    pub fn send_binary(&self, bytes: impl Into<Bytes>) -> Result<(), SendError> {
+        self.send(Message::Binary(bytes.into()))
+    }
+
+    /// Sends a message, text or binary.
+    pub fn send(&self, message: Message) -> Result<(), SendError> {
+        let len = message.len();
+        self.push(len, Command::Message(message))
+    }
+
+    /// Sends a ping (payload at most 125 bytes).
+    pub fn send_ping(&self, payload: impl Into<Bytes>) -> Result<(), SendError> {
+        let payload = control_payload(payload.into())?;
+        self.push(payload.len(), Command::Ping(payload))
+    }
+
+    /// Sends an unsolicited pong (payload at most 125 bytes). Pings from
+    /// the client are answered automatically.
+    pub fn send_pong(&self, payload: impl Into<Bytes>) -> Result<(), SendError> {
+        let payload = control_payload(payload.into())?;
+        self.push(payload.len(), Command::Pong(payload))
+    }
+
+    /// Starts the close handshake with `code` and `reason` (cut to 123
+    /// bytes). The route's `close` event follows once the client answers,
+    /// or after the close timeout. Codes that may not be sent (1005, 1006,
+    /// 1015) send a close frame without a code.
+    pub fn close(&self, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        let mut queue = self.lock();
+        if queue.closed {
+            return Err(SendError::Closed);
+        }
+        queue.closed = true;
+        queue
+            .commands
+            .push_back(Command::Close(code, reason.to_owned()));
+        self.wake_unless_in_handler(&queue);
+        Ok(())
+    }
+
+    /// Whether sends are still accepted.
+    pub fn is_open(&self) -> bool {
+        !self.lock().closed
+    }
+
+    fn push(&self, len: usize, command: Command) -> Result<(), SendError> {
+        let mut queue = self.lock();
+        if queue.closed {
+            return Err(SendError::Closed);
+        }
+        let limit = self.shared.max_send_queue;
+        if queue.queued + queue.unwritten + len > limit {
+            return Err(SendError::QueueFull { limit });
+        }
+        queue.queued += len;
+        queue.commands.push_back(command);
+        self.wake_unless_in_handler(&queue);
+        Ok(())
+    }
+
+    fn wake_unless_in_handler(&self, queue: &SendQueue) {
+        if !queue.in_handler {
+            self.shared.wake.notify_one();
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SendQueue> {
+        // A panic while holding this lock leaves the queue consistent (every
+        // update is a single push or field store), so poisoning is ignored.
+        self.shared
+            .queue
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    // ---- for the connection's task ----------------------------------------
+
+    /// Waits until another task queued something.
+    pub(crate) async fn woken(&self) {
+        self.shared.wake.notified().await;
+    }
+
+    /// Marks the start or end of a handler run.
+    pub(crate) fn set_in_handler(&self, in_handler: bool) {
+        self.lock().in_handler = in_handler;
+    }
+
+    /// Runs `f` on the queued commands under the lock; `f` returns how many
+    /// bytes wait unwritten, whether the connection still takes sends, and
+    /// whether the task goes idle (from then on, sends wake it).
+    pub(crate) fn drain(&self, f: impl FnOnce(&mut VecDeque<Command>) -> (usize, bool, bool)) {
+        let mut queue = self.lock();
+        let (unwritten, open, idle) = f(&mut queue.commands);
+        queue.queued = 0;
+        queue.unwritten = unwritten;
+        queue.closed |= !open;
+        queue.in_handler = !idle;
+    }
+
+    /// Refuses all further sends.
+    pub(crate) fn mark_closed(&self) {
+        self.lock().closed = true;
+    }
+}
+
+fn control_payload(payload: Bytes) -> Result<Bytes, SendError> {
+    if payload.len() > MAX_CONTROL_PAYLOAD as usize {
+        Err(SendError::ControlPayloadTooLong(payload.len()))
+    } else {
+        Ok(payload)
+    }
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("id", &self.shared.id)
+            .field("remote_addr", &self.shared.remote_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sends_queue_until_the_bound_then_refuse() {
+        let conn = Connection::new(1, None, 10);
+        conn.send_binary(vec![0u8; 6]).unwrap();
+        assert_eq!(
+            conn.send_text("12345"),
+            Err(SendError::QueueFull { limit: 10 })
+        );
+        conn.send_text("1234").unwrap();
+        conn.drain(|commands| {
+            assert_eq!(commands.len(), 2);
+            commands.clear();
+            (8, true, false)
+        });
+        // 8 bytes still unwritten: only 2 more fit.
+        assert!(conn.send_text("123").is_err());
+        conn.drain(|commands| {
+            commands.clear();
+            (0, true, false)
+        });
+        conn.send_text("123").unwrap();
+    }
+
+    #[test]
+    fn sends_after_close_are_errors() {
+        let conn = Connection::new(1, None, 1 << 20);
+        conn.close(CloseCode::NORMAL, "bye").unwrap();
+        assert_eq!(conn.send_text("x"), Err(SendError::Closed));
+        assert_eq!(conn.close(CloseCode::NORMAL, ""), Err(SendError::Closed));
+        assert!(!conn.is_open());
+    }
+
+    #[test]
+    fn oversized_control_payloads_are_refused() {
+        let conn = Connection::new(1, None, 1 << 20);
+        assert_eq!(
+            conn.send_ping(vec![0u8; 126]),
+            Err(SendError::ControlPayloadTooLong(126))
+        );
+        conn.send_pong(vec![0u8; 125]).unwrap();
+    }
+
+    #[test]
+    fn connection_is_send_sync_and_cheap_to_clone() {
+        fn assert_send_sync<T: Send + Sync + Clone>() {}
+        assert_send_sync::<Connection>();
+        assert_eq!(
+            std::mem::size_of::<Connection>(),
+            std::mem::size_of::<usize>()
+        );
+    }
+}

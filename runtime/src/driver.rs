@@ -1,0 +1,246 @@
+//! The connection task: a thin tokio loop that moves bytes between the
+//! socket and the sans-IO core, and calls the route's handlers.
+//!
+//! One task per connection. Each turn of the loop: encode what handles
+//! queued, write all pending frames at once, then wait for bytes, a wake-up
+//! from another task, server shutdown or the close timeout. Every complete
+//! frame a read delivered is handled before the next write, so the replies
+//! to a burst of messages leave in one write.
+
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::{Instant, Sleep};
+
+use crate::connection::{Command, Connection};
+use crate::error::{CloseReason, Error, ErrorKind};
+use crate::proto::{CloseCode, Event, ServerConnection};
+use crate::route::Route;
+
+/// Per-connection settings, resolved from the global config and the route.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settings {
+    pub(crate) max_payload: Option<u64>,
+    pub(crate) close_timeout: Duration,
+}
+
+/// How the read/write loop ended.
+enum Ending {
+    /// The close handshake finished, or the connection failed with a close
+    /// frame sent: end TCP politely.
+    Closed,
+    /// The socket broke or the client left without a close frame.
+    Io(io::Error),
+    /// The client did not answer our close frame in time.
+    CloseTimeout,
+}
+
+/// What woke the loop.
+enum Wake {
+    Read(io::Result<usize>),
+    Sends,
+    Shutdown,
+    CloseTimeout,
+}
+
+/// Most slices handed to one vectored write.
+const MAX_IOVECS: usize = 64;
+
+/// Runs one upgraded connection to its end, calling `route`'s events.
+pub(crate) async fn run<R, S, IO>(
+    mut io: IO,
+    mut route: R,
+    conn: Connection,
+    settings: Settings,
+    shutdown: Pin<&mut (dyn Future<Output = ()> + Send)>,
+) where
+    R: Route<S>,
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut proto = ServerConnection::new(settings.max_payload);
+    let mut shutdown = shutdown;
+    let mut shutdown_seen = false;
+    let close_deadline = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(close_deadline);
+    let mut deadline_armed = false;
+
+    route.open(&conn).await;
+
+    let ending = loop {
+        let idle = apply_sends(&conn, &mut proto);
+        if !idle {
+            if let Err(e) = flush(&mut io, &mut proto).await {
+                break Ending::Io(e);
+            }
+            continue;
+        }
+        if proto.is_finished() {
+            break Ending::Closed;
+        }
+        if !proto.is_open() && !deadline_armed {
+            arm(close_deadline.as_mut(), settings.close_timeout);
+            deadline_armed = true;
+        }
+
+        let wake = tokio::select! {
+            biased;
+            read = io.read_buf(proto.read_buf()) => Wake::Read(read),
+            () = conn.woken() => Wake::Sends,
+            () = &mut shutdown, if !shutdown_seen => Wake::Shutdown,
+            () = &mut close_deadline, if deadline_armed => Wake::CloseTimeout,
+        };
+        conn.set_in_handler(true);
+
+        match wake {
+            Wake::Read(Ok(0)) => {
+                break Ending::Io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the client closed the TCP connection without a close frame",
+                ));
+            }
+            Wake::Read(Ok(_)) => {
+                let was_open = proto.is_open();
+                proto.process();
+                dispatch(&mut route, &conn, &mut proto, was_open).await;
+            }
+            Wake::Read(Err(e)) => break Ending::Io(e),
+            Wake::Sends => {}
+            Wake::Shutdown => {
+                shutdown_seen = true;
+                // Fails only if a close is already under way, which is fine.
+                let _ = proto.close(CloseCode::GOING_AWAY, "server shutting down");
+            }
+            Wake::CloseTimeout => break Ending::CloseTimeout,
+        }
+    };
+    conn.mark_closed();
+
+    let polite = matches!(ending, Ending::Closed);
+    match ending {
+        Ending::Closed => {}
+        Ending::Io(e) => {
+            let err = Error::new(ErrorKind::Io(e), None);
+            route.error(&conn, &err).await;
+        }
+        Ending::CloseTimeout => {
+            let code = proto.sent_close().and_then(|f| f.code);
+            let err = Error::new(ErrorKind::CloseTimeout, code);
+            route.error(&conn, &err).await;
+        }
+    }
+    route.close(&conn, close_reason(&proto)).await;
+
+    if polite {
+        end_tcp(&mut io, &mut proto, settings.close_timeout).await;
+    }
+}
+
+/// Hands each event of the last read to the route, in order.
+async fn dispatch<R: Route<S>, S>(
+    route: &mut R,
+    conn: &Connection,
+    proto: &mut ServerConnection,
+    was_open: bool,
+) {
+    while let Some(event) = proto.poll_event() {
+        match event {
+            Event::Message(message) => route.message(conn, message).await,
+            Event::Error(e) => {
+                // The core sends a close frame for an error only if none
+                // was sent before this read.
+                let code = was_open.then(|| e.close_code());
+                let err = Error::new(ErrorKind::Protocol(e), code);
+                route.error(conn, &err).await;
+            }
+            Event::Ping(_) | Event::Pong(_) | Event::Close(_) => {}
+        }
+    }
+}
+
+/// Encodes what the handles queued. Returns true when nothing is queued or
+/// waiting to be written, in which case the handles now wake the task for
+/// their next send.
+fn apply_sends(conn: &Connection, proto: &mut ServerConnection) -> bool {
+    let mut idle = false;
+    conn.drain(|commands| {
+        idle = commands.is_empty() && proto.output_len() == 0;
+        for command in commands.drain(..) {
+            // A send racing a close is refused by the core; the handle
+            // already told its caller the send was accepted, as a socket
+            // write would have.
+            let _ = match command {
+                Command::Message(message) => proto.send(message),
+                Command::Ping(payload) => proto.send_ping(payload),
+                Command::Pong(payload) => proto.send_pong(payload),
+                Command::Close(code, reason) => proto.close(code, &reason),
+            };
+        }
+        (proto.output_len(), proto.is_open(), idle)
+    });
+    idle
+}
+
+/// Writes all pending output, vectored.
+async fn flush<IO: AsyncWrite + Unpin>(
+    io: &mut IO,
+    proto: &mut ServerConnection,
+) -> io::Result<()> {
+    while proto.output_len() > 0 {
+        let written = {
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let n = proto.chunks_vectored(&mut slices);
+            io.write_vectored(&slices[..n]).await?
+        };
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        proto.advance_output(written);
+    }
+    io.flush().await
+}
+
+/// Ends TCP after the close handshake: write what is left, send FIN, then
+/// read until the client closes too, so that unread bytes do not turn our
+/// close into a reset that could destroy the close frame in flight.
+async fn end_tcp<IO>(io: &mut IO, proto: &mut ServerConnection, timeout: Duration)
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let linger = async {
+        flush(io, proto).await?;
+        io.shutdown().await?;
+        let mut sink = [0u8; 1024];
+        while io.read(&mut sink).await? > 0 {}
+        io::Result::Ok(())
+    };
+    let _ = tokio::time::timeout(timeout, linger).await;
+}
+
+fn arm(deadline: Pin<&mut Sleep>, timeout: Duration) {
+    deadline.reset(Instant::now() + timeout);
+}
+
+/// The `close` event's reason: whoever started the close handshake
+/// names the code; no close frame at all is 1006.
+fn close_reason(proto: &ServerConnection) -> CloseReason {
+    let received = proto.received_close();
+    let started = if proto.peer_started_close() {
+        received
+    } else {
+        proto.sent_close()
+    };
+    match started {
+        Some(frame) => CloseReason {
+            code: frame.code.unwrap_or(CloseCode::NO_STATUS),
+            reason: frame.reason.clone(),
+            clean: received.is_some() && proto.sent_close().is_some(),
+        },
+        None => CloseReason {
+            code: CloseCode::ABNORMAL,
+            reason: String::new(),
+            clean: false,
+        },
+    }
+}

@@ -1,0 +1,264 @@
+//! The opening handshake (RFC 6455 §4.2): checking the client's upgrade
+//! request and building the `101 Switching Protocols` answer.
+
+use axum::body::Body;
+use axum::response::Response;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::request::Parts;
+use http::{Method, StatusCode, Version};
+use sha1::{Digest, Sha1};
+
+/// Appended to the client's key before hashing (§1.3).
+const ACCEPT_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// Checks that `request` is a valid WebSocket upgrade; returns the
+/// `Sec-WebSocket-Accept` value to answer with, or the error response.
+///
+/// A plain GET (no `Upgrade` header) gets `426 Upgrade Required`, naming
+/// the protocol to upgrade to, so a browser or curl user sees at once that
+/// this is a WebSocket endpoint.
+pub(crate) fn check(request: &Parts) -> Result<HeaderValue, Response> {
+    if request.method != Method::GET {
+        return Err(reject(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "a WebSocket upgrade must be a GET request",
+        ));
+    }
+    let headers = &request.headers;
+    if !headers.contains_key(header::UPGRADE) {
+        let mut response = reject(
+            StatusCode::UPGRADE_REQUIRED,
+            "this is a WebSocket endpoint: connect with a WebSocket client",
+        );
+        let h = response.headers_mut();
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        return Err(response);
+    }
+    if request.version != Version::HTTP_11 {
+        return Err(reject(
+            StatusCode::BAD_REQUEST,
+            "a WebSocket upgrade needs HTTP/1.1",
+        ));
+    }
+    if !has_token(headers, header::UPGRADE, "websocket") {
+        return Err(reject(
+            StatusCode::BAD_REQUEST,
+            "the Upgrade header must name `websocket`",
+        ));
+    }
+    if !has_token(headers, header::CONNECTION, "upgrade") {
+        return Err(reject(
+            StatusCode::BAD_REQUEST,
+            "the Connection header must include `upgrade`",
+        ));
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .map(|v| v.as_bytes())
+        != Some(b"13")
+    {
+        let mut response = reject(
+            StatusCode::UPGRADE_REQUIRED,
+            "only WebSocket version 13 is supported",
+        );
+        response.headers_mut().insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
+        return Err(response);
+    }
+    let mut keys = headers.get_all(header::SEC_WEBSOCKET_KEY).iter();
+    let (Some(key), None) = (keys.next(), keys.next()) else {
+        return Err(reject(
+            StatusCode::BAD_REQUEST,
+            "exactly one Sec-WebSocket-Key header is required",
+        ));
+    };
+    if !is_valid_key(key.as_bytes()) {
+        return Err(reject(
+            StatusCode::BAD_REQUEST,
+            "Sec-WebSocket-Key must be 16 bytes in base64",
+        ));
+    }
+    Ok(accept_key(key.as_bytes()))
+}
+
+/// The `101 Switching Protocols` response completing the handshake.
+pub(crate) fn switching_protocols(accept: HeaderValue) -> Response {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = response.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    response
+}
+
+/// `base64(SHA-1(key ++ GUID))` (§4.2.2).
+pub(crate) fn accept_key(key: &[u8]) -> HeaderValue {
+    let mut sha1 = Sha1::new();
+    sha1.update(key);
+    sha1.update(ACCEPT_GUID);
+    let encoded = BASE64.encode(sha1.finalize());
+    HeaderValue::from_str(&encoded).expect("base64 is a valid header value")
+}
+
+/// A plain-text error response.
+pub(crate) fn reject(status: StatusCode, message: &'static str) -> Response {
+    let mut response = Response::new(Body::from(message));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+fn is_valid_key(key: &[u8]) -> bool {
+    // 16 bytes encode to 24 characters ending in "==".
+    key.len() == 24 && BASE64.decode(key).is_ok_and(|raw| raw.len() == 16)
+}
+
+/// Whether any of the `name` headers holds `token` in its comma-separated
+/// list, compared case-insensitively (`Connection: keep-alive, Upgrade`).
+fn has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::Request;
+
+    const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+    fn request(edit: impl FnOnce(&mut http::request::Builder)) -> Parts {
+        let mut b = Request::builder()
+            .method("GET")
+            .uri("/ws")
+            .header("host", "example.com")
+            .header("upgrade", "websocket")
+            .header("connection", "Upgrade")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", KEY);
+        edit(&mut b);
+        b.body(()).unwrap().into_parts().0
+    }
+
+    fn status(parts: &Parts) -> StatusCode {
+        check(parts)
+            .err()
+            .map_or(StatusCode::SWITCHING_PROTOCOLS, |r| r.status())
+    }
+
+    #[test]
+    fn rfc_sample_key_gives_the_rfc_accept_value() {
+        // §1.3's worked example.
+        assert_eq!(accept_key(KEY.as_bytes()), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(
+            check(&request(|_| {})).unwrap(),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[test]
+    fn token_lists_and_case_are_accepted() {
+        let parts = request(|b| {
+            let h = b.headers_mut().unwrap();
+            h.insert(
+                "connection",
+                HeaderValue::from_static("keep-alive, UPGRADE"),
+            );
+            h.insert("upgrade", HeaderValue::from_static("WebSocket"));
+        });
+        assert!(check(&parts).is_ok());
+    }
+
+    #[test]
+    fn plain_get_gets_426_naming_websocket() {
+        let parts = request(|b| {
+            let h = b.headers_mut().unwrap();
+            h.remove("upgrade");
+            h.remove("connection");
+        });
+        let response = check(&parts).unwrap_err();
+        assert_eq!(response.status(), StatusCode::UPGRADE_REQUIRED);
+        assert_eq!(response.headers()["upgrade"], "websocket");
+    }
+
+    #[test]
+    fn wrong_method_version_or_headers_are_refused() {
+        let post = request(|b| {
+            *b = std::mem::take(b).method("POST");
+        });
+        assert_eq!(status(&post), StatusCode::METHOD_NOT_ALLOWED);
+        let http10 = request(|b| {
+            *b = std::mem::take(b).version(Version::HTTP_10);
+        });
+        assert_eq!(status(&http10), StatusCode::BAD_REQUEST);
+        let not_ws = request(|b| {
+            b.headers_mut()
+                .unwrap()
+                .insert("upgrade", HeaderValue::from_static("h2c"));
+        });
+        assert_eq!(status(&not_ws), StatusCode::BAD_REQUEST);
+        let no_conn = request(|b| {
+            b.headers_mut()
+                .unwrap()
+                .insert("connection", HeaderValue::from_static("keep-alive"));
+        });
+        assert_eq!(status(&no_conn), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn other_versions_get_426_with_the_supported_version() {
+        for version in Some("8").into_iter().map(Some).chain([None]) {
+            let parts = request(|b| {
+                let h = b.headers_mut().unwrap();
+                match version {
+                    Some(v) => h.insert("sec-websocket-version", HeaderValue::from_static(v)),
+                    None => h.remove("sec-websocket-version"),
+                };
+            });
+            let response = check(&parts).unwrap_err();
+            assert_eq!(response.status(), StatusCode::UPGRADE_REQUIRED);
+            assert_eq!(response.headers()["sec-websocket-version"], "13");
+        }
+    }
+
+    #[test]
+    fn keys_that_are_not_16_bytes_of_base64_get_400() {
+        for key in [
+            "",
+            "short",
+            "dGhlIHNhbXBsZSBub25jZQ",
+            "dGhlIHNhbXBsZSBub25jZQ=!",
+            "dGhlIHNhbXBsZSBub25jZXg=",
+        ] {
+            let parts = request(|b| {
+                b.headers_mut()
+                    .unwrap()
+                    .insert("sec-websocket-key", HeaderValue::from_str(key).unwrap());
+            });
+            assert_eq!(status(&parts), StatusCode::BAD_REQUEST, "key {key:?}");
+        }
+        let missing = request(|b| {
+            b.headers_mut().unwrap().remove("sec-websocket-key");
+        });
+        assert_eq!(status(&missing), StatusCode::BAD_REQUEST);
+        let twice = request(|b| {
+            b.headers_mut()
+                .unwrap()
+                .append("sec-websocket-key", HeaderValue::from_static(KEY));
+        });
+        assert_eq!(status(&twice), StatusCode::BAD_REQUEST);
+    }
+}

@@ -1,0 +1,87 @@
+//! The trait a WebSocket route implements: Crow's five events.
+
+use std::future::Future;
+
+use axum::response::Response;
+use http::request::Parts;
+
+use crate::connection::Connection;
+use crate::error::{CloseReason, Error};
+use crate::message::Message;
+
+/// A WebSocket route: the per-connection state (Crow's `userdata`) and its
+/// event handlers.
+///
+/// The `#[websocket_route]` attribute implements this trait from an impl
+/// block; it can also be implemented by hand. For every connection the
+/// driver calls, in this order:
+///
+/// 1. [`accept`](Self::accept) — decides the upgrade and builds the state;
+/// 2. [`open`](Self::open) — once the connection is upgraded;
+/// 3. [`message`](Self::message) — for each text or binary message;
+/// 4. [`error`](Self::error) — when the connection fails (protocol error,
+///    message too big, I/O error, close timeout), before `close`;
+/// 5. [`close`](Self::close) — exactly once, whatever ended the connection.
+///
+/// `S` is the axum router's state type.
+///
+/// ```
+/// use wsroute::{Connection, Message, Route};
+/// use wsroute::__private::{Parts, Response};
+///
+/// struct Echo;
+///
+/// impl Route for Echo {
+///     const PATH: &'static str = "/echo";
+///
+///     async fn accept(_: &mut Parts, _: &()) -> Result<Self, Response> {
+///         Ok(Echo)
+///     }
+///
+///     async fn message(&mut self, conn: &Connection, msg: Message) {
+///         let _ = conn.send(msg);
+///     }
+/// }
+/// ```
+pub trait Route<S = ()>: Sized + Send + 'static {
+    /// The path the route is mounted at, in axum's syntax (`/ws`,
+    /// `/rooms/{id}`).
+    const PATH: &'static str;
+
+    /// The route's own message size limit, in bytes. `None` uses the
+    /// global [`Config::max_payload`](crate::Config::max_payload);
+    /// `Some(u64::MAX)` turns the limit off for this route.
+    const MAX_PAYLOAD: Option<u64> = None;
+
+    /// Decides whether to upgrade the request, and builds the
+    /// per-connection state. `Err` answers the request with that response
+    /// instead; the connection is never opened.
+    fn accept(
+        request: &mut Parts,
+        state: &S,
+    ) -> impl Future<Output = Result<Self, Response>> + Send;
+
+    /// The connection is open.
+    fn open(&mut self, conn: &Connection) -> impl Future<Output = ()> + Send {
+        let _ = conn;
+        async {}
+    }
+
+    /// A complete text or binary message arrived.
+    fn message(&mut self, conn: &Connection, msg: Message) -> impl Future<Output = ()> + Send {
+        let _ = (conn, msg);
+        async {}
+    }
+
+    /// The connection failed; [`close`](Self::close) follows.
+    fn error(&mut self, conn: &Connection, err: &Error) -> impl Future<Output = ()> + Send {
+        let _ = (conn, err);
+        async {}
+    }
+
+    /// The connection ended. Called exactly once per opened connection.
+    fn close(&mut self, conn: &Connection, reason: CloseReason) -> impl Future<Output = ()> + Send {
+        let _ = (conn, reason);
+        async {}
+    }
+}

@@ -1,0 +1,203 @@
+//! Mounting routes on an axum `Router`, and shutting their connections
+//! down.
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::Response;
+use axum::routing::MethodRouter;
+use http::StatusCode;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::connection::Connection;
+use crate::driver::{self, Settings};
+use crate::handshake;
+use crate::route::Route;
+
+/// The WebSocket side of a server: settings shared by its routes, and the
+/// open connections, so they can all be closed at shutdown — Crow's `app`
+/// as far as WebSockets go.
+///
+/// ```no_run
+/// use wsroute::{Config, RouterExt, WebSockets};
+/// # use wsroute::{Connection, Message, Route, __private::{Parts, Response}};
+/// # struct Echo;
+/// # impl Route for Echo {
+/// #     const PATH: &'static str = "/ws";
+/// #     async fn accept(_: &mut Parts, _: &()) -> Result<Self, Response> { Ok(Echo) }
+/// # }
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let sockets = WebSockets::new(Config::default().max_payload(1 << 20));
+/// let app = axum::Router::new().websocket::<Echo>(&sockets);
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// axum::serve(listener, app)
+///     // On Ctrl-C: close every WebSocket with 1001, wait for their
+///     // `close` events, then stop the HTTP server.
+///     .with_graceful_shutdown(sockets.shutdown_on(async {
+///         let _ = tokio::signal::ctrl_c().await;
+///     }))
+///     .await
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct WebSockets {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    next_id: AtomicU64,
+    shutdown: CancellationToken,
+    connections: TaskTracker,
+}
+
+impl WebSockets {
+    /// Routes mounted through this value share `config`.
+    pub fn new(config: Config) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                next_id: AtomicU64::new(1),
+                shutdown: CancellationToken::new(),
+                connections: TaskTracker::new(),
+            }),
+        }
+    }
+
+    /// The shared settings.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The axum handler for route `R`, to mount yourself
+    /// (`router.route(R::PATH, sockets.handler::<R, _>())`);
+    /// [`RouterExt::websocket`] does both in one call.
+    pub fn handler<R, S>(&self) -> MethodRouter<S>
+    where
+        R: Route<S>,
+        S: Clone + Send + Sync + 'static,
+    {
+        let sockets = self.clone();
+        axum::routing::get(move |State(state): State<S>, request: Request| {
+            let sockets = sockets.clone();
+            async move { sockets.upgrade::<R, S>(state, request).await }
+        })
+    }
+
+    /// Closes every open connection with 1001 (going away), refuses new
+    /// upgrades with 503, and waits until every connection has run its
+    /// `close` event.
+    pub async fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+        self.inner.connections.close();
+        self.inner.connections.wait().await;
+    }
+
+    /// Waits for `signal`, then [`shutdown`](Self::shutdown)s: pass it to
+    /// axum's `with_graceful_shutdown`, so WebSockets are closed properly
+    /// before the HTTP server stops.
+    pub fn shutdown_on(
+        &self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let sockets = self.clone();
+        async move {
+            signal.await;
+            sockets.shutdown().await;
+        }
+    }
+
+    /// How many connections are open (upgraded and not yet past `close`).
+    pub fn open_connections(&self) -> usize {
+        self.inner.connections.len()
+    }
+
+    async fn upgrade<R, S>(self, state: S, request: Request) -> Response
+    where
+        R: Route<S>,
+        S: Send + Sync + 'static,
+    {
+        let (mut parts, _body) = request.into_parts();
+        let accept = match handshake::check(&parts) {
+            Ok(accept) => accept,
+            Err(response) => return response,
+        };
+        if self.inner.shutdown.is_cancelled() {
+            return handshake::reject(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is shutting down",
+            );
+        }
+        let Some(on_upgrade) = parts.extensions.remove::<OnUpgrade>() else {
+            return handshake::reject(
+                StatusCode::UPGRADE_REQUIRED,
+                "this connection cannot be upgraded: serve the router with axum::serve or hyper's HTTP/1.1 with upgrades",
+            );
+        };
+        let remote_addr = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0);
+
+        let route = match R::accept(&mut parts, &state).await {
+            Ok(route) => route,
+            Err(response) => return response,
+        };
+
+        let config = &self.inner.config;
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let conn = Connection::new(id, remote_addr, config.get_max_send_queue());
+        let settings = Settings {
+            max_payload: config.max_payload_for(R::MAX_PAYLOAD),
+            close_timeout: config.get_close_timeout(),
+        };
+        let shutdown = self.inner.shutdown.clone().cancelled_owned();
+        self.inner.connections.spawn(async move {
+            match on_upgrade.await {
+                Ok(upgraded) => {
+                    let shutdown = std::pin::pin!(shutdown);
+                    driver::run(TokioIo::new(upgraded), route, conn, settings, shutdown).await;
+                }
+                Err(e) => tracing::debug!(error = %e, "WebSocket upgrade did not complete"),
+            }
+        });
+        handshake::switching_protocols(accept)
+    }
+}
+
+impl Default for WebSockets {
+    fn default() -> Self {
+        Self::new(Config::default())
+    }
+}
+
+impl fmt::Debug for WebSockets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSockets")
+            .field("config", &self.inner.config)
+            .field("open_connections", &self.open_connections())
+            .finish()
+    }
+}
+
+/// Mounts WebSocket routes on an axum [`Router`] in one call.
+pub trait RouterExt<S> {
+    /// Adds route `R` at `R::PATH`, with `sockets`' settings.
+    fn websocket<R: Route<S>>(self, sockets: &WebSockets) -> Self;
+}
+
+impl<S: Clone + Send + Sync + 'static> RouterExt<S> for Router<S> {
+    fn websocket<R: Route<S>>(self, sockets: &WebSockets) -> Self {
+        self.route(R::PATH, sockets.handler::<R, S>())
+    }
+}
