@@ -201,21 +201,29 @@ async fn flush<IO: AsyncWrite + Unpin>(
     io.flush().await
 }
 
-/// Ends TCP after the close handshake: write what is left, send FIN, then
-/// read until the client closes too, so that unread bytes do not turn our
-/// close into a reset that could destroy the close frame in flight.
+/// Ends TCP once the close frames are out: write what is left and send FIN
+/// (the server closes first, RFC 6455 §7.1.1).
+///
+/// After a completed handshake the client has nothing more to send. After
+/// a failure it may still be sending (frames in flight, its answer to our
+/// close), so we read until it closes too: closing a socket with unread
+/// bytes sends a reset, which can destroy our close frame before the
+/// client reads it.
 async fn end_tcp<IO>(io: &mut IO, proto: &mut ServerConnection, timeout: Duration)
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    let linger = async {
+    let linger = proto.is_failed();
+    let finish = async {
         flush(io, proto).await?;
         io.shutdown().await?;
-        let mut sink = [0u8; 1024];
-        while io.read(&mut sink).await? > 0 {}
+        if linger {
+            let mut sink = [0u8; 1024];
+            while io.read(&mut sink).await? > 0 {}
+        }
         io::Result::Ok(())
     };
-    let _ = tokio::time::timeout(timeout, linger).await;
+    let _ = tokio::time::timeout(timeout, finish).await;
 }
 
 fn arm(deadline: Pin<&mut Sleep>, timeout: Duration) {
