@@ -13,77 +13,105 @@ use sha1::{Digest, Sha1};
 /// Appended to the client's key before hashing (§1.3).
 const ACCEPT_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
+/// Why an upgrade request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rejection {
+    NotGet,
+    /// A plain request, without `Upgrade`.
+    NotAnUpgrade,
+    NotHttp11,
+    UpgradeNotWebsocket,
+    ConnectionNotUpgrade,
+    UnsupportedVersion,
+    BadKey,
+}
+
+impl Rejection {
+    pub(crate) fn into_response(self) -> Response {
+        let (status, message) = match self {
+            Self::NotGet => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "a WebSocket upgrade must be a GET request",
+            ),
+            Self::NotAnUpgrade => (
+                StatusCode::UPGRADE_REQUIRED,
+                "this is a WebSocket endpoint: connect with a WebSocket client",
+            ),
+            Self::NotHttp11 => (
+                StatusCode::BAD_REQUEST,
+                "a WebSocket upgrade needs HTTP/1.1",
+            ),
+            Self::UpgradeNotWebsocket => (
+                StatusCode::BAD_REQUEST,
+                "the Upgrade header must name `websocket`",
+            ),
+            Self::ConnectionNotUpgrade => (
+                StatusCode::BAD_REQUEST,
+                "the Connection header must include `upgrade`",
+            ),
+            Self::UnsupportedVersion => (
+                StatusCode::UPGRADE_REQUIRED,
+                "only WebSocket version 13 is supported",
+            ),
+            Self::BadKey => (
+                StatusCode::BAD_REQUEST,
+                "exactly one Sec-WebSocket-Key header, of 16 bytes in base64, is required",
+            ),
+        };
+        let mut response = reject(status, message);
+        let h = response.headers_mut();
+        match self {
+            Self::NotAnUpgrade => {
+                h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+                h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+            }
+            Self::UnsupportedVersion => {
+                h.insert(
+                    header::SEC_WEBSOCKET_VERSION,
+                    HeaderValue::from_static("13"),
+                );
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
 /// Checks that `request` is a valid WebSocket upgrade; returns the
-/// `Sec-WebSocket-Accept` value to answer with, or the error response.
+/// `Sec-WebSocket-Accept` value to answer with.
 ///
 /// A plain GET (no `Upgrade` header) gets `426 Upgrade Required`, naming
 /// the protocol to upgrade to, so a browser or curl user sees at once that
 /// this is a WebSocket endpoint.
-pub(crate) fn check(request: &Parts) -> Result<HeaderValue, Response> {
-    if request.method != Method::GET {
-        return Err(reject(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "a WebSocket upgrade must be a GET request",
-        ));
-    }
+pub(crate) fn check(request: &Parts) -> Result<HeaderValue, Rejection> {
     let headers = &request.headers;
+    if request.method != Method::GET {
+        return Err(Rejection::NotGet);
+    }
     if !headers.contains_key(header::UPGRADE) {
-        let mut response = reject(
-            StatusCode::UPGRADE_REQUIRED,
-            "this is a WebSocket endpoint: connect with a WebSocket client",
-        );
-        let h = response.headers_mut();
-        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-        h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-        return Err(response);
+        return Err(Rejection::NotAnUpgrade);
     }
     if request.version != Version::HTTP_11 {
-        return Err(reject(
-            StatusCode::BAD_REQUEST,
-            "a WebSocket upgrade needs HTTP/1.1",
-        ));
+        return Err(Rejection::NotHttp11);
     }
     if !has_token(headers, header::UPGRADE, "websocket") {
-        return Err(reject(
-            StatusCode::BAD_REQUEST,
-            "the Upgrade header must name `websocket`",
-        ));
+        return Err(Rejection::UpgradeNotWebsocket);
     }
     if !has_token(headers, header::CONNECTION, "upgrade") {
-        return Err(reject(
-            StatusCode::BAD_REQUEST,
-            "the Connection header must include `upgrade`",
-        ));
+        return Err(Rejection::ConnectionNotUpgrade);
     }
     if headers
         .get(header::SEC_WEBSOCKET_VERSION)
         .map(|v| v.as_bytes())
         != Some(b"13")
     {
-        let mut response = reject(
-            StatusCode::UPGRADE_REQUIRED,
-            "only WebSocket version 13 is supported",
-        );
-        response.headers_mut().insert(
-            header::SEC_WEBSOCKET_VERSION,
-            HeaderValue::from_static("13"),
-        );
-        return Err(response);
+        return Err(Rejection::UnsupportedVersion);
     }
     let mut keys = headers.get_all(header::SEC_WEBSOCKET_KEY).iter();
-    let (Some(key), None) = (keys.next(), keys.next()) else {
-        return Err(reject(
-            StatusCode::BAD_REQUEST,
-            "exactly one Sec-WebSocket-Key header is required",
-        ));
-    };
-    if !is_valid_key(key.as_bytes()) {
-        return Err(reject(
-            StatusCode::BAD_REQUEST,
-            "Sec-WebSocket-Key must be 16 bytes in base64",
-        ));
+    match (keys.next(), keys.next()) {
+        (Some(key), None) if is_valid_key(key.as_bytes()) => Ok(accept_key(key.as_bytes())),
+        _ => Err(Rejection::BadKey),
     }
-    Ok(accept_key(key.as_bytes()))
 }
 
 /// The `101 Switching Protocols` response completing the handshake.
@@ -156,7 +184,9 @@ mod tests {
     fn status(parts: &Parts) -> StatusCode {
         check(parts)
             .err()
-            .map_or(StatusCode::SWITCHING_PROTOCOLS, |r| r.status())
+            .map_or(StatusCode::SWITCHING_PROTOCOLS, |r| {
+                r.into_response().status()
+            })
     }
 
     #[test]
@@ -189,7 +219,7 @@ mod tests {
             h.remove("upgrade");
             h.remove("connection");
         });
-        let response = check(&parts).unwrap_err();
+        let response = check(&parts).unwrap_err().into_response();
         assert_eq!(response.status(), StatusCode::UPGRADE_REQUIRED);
         assert_eq!(response.headers()["upgrade"], "websocket");
     }
@@ -228,7 +258,7 @@ mod tests {
                     None => h.remove("sec-websocket-version"),
                 };
             });
-            let response = check(&parts).unwrap_err();
+            let response = check(&parts).unwrap_err().into_response();
             assert_eq!(response.status(), StatusCode::UPGRADE_REQUIRED);
             assert_eq!(response.headers()["sec-websocket-version"], "13");
         }

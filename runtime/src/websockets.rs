@@ -130,7 +130,7 @@ impl WebSockets {
         let (mut parts, _body) = request.into_parts();
         let accept = match handshake::check(&parts) {
             Ok(accept) => accept,
-            Err(response) => return response,
+            Err(rejection) => return rejection.into_response(),
         };
         if self.inner.shutdown.is_cancelled() {
             return handshake::reject(

@@ -157,7 +157,10 @@ async fn read_close_then_eof(stream: &mut TcpStream) -> u16 {
         .unwrap();
     let mut rest = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
-    assert!(matches!(read, Ok(Ok(0))), "server did not end TCP: {read:?} {rest:?}");
+    assert!(
+        matches!(read, Ok(Ok(0))),
+        "server did not end TCP: {read:?} {rest:?}"
+    );
     code
 }
 
@@ -183,14 +186,19 @@ async fn masked_frames_are_echoed_in_both_modes() {
     let server = serve::<0>(Config::default()).await;
     let mut ws = upgraded(&server).await;
     ws.write_all(&frame(0x81, b"text", true)).await.unwrap();
-    ws.write_all(&frame(0x82, &[0, 159, 255], true)).await.unwrap();
+    ws.write_all(&frame(0x82, &[0, 159, 255], true))
+        .await
+        .unwrap();
     assert_eq!(read_frame(&mut ws).await, (0x81, b"text".to_vec()));
     assert_eq!(read_frame(&mut ws).await, (0x82, vec![0, 159, 255]));
     // A close from the client is echoed, and ends TCP.
     ws.write_all(&frame(0x88, &1000u16.to_be_bytes(), true))
         .await
         .unwrap();
-    assert_eq!(read_frame(&mut ws).await, (0x88, 1000u16.to_be_bytes().to_vec()));
+    assert_eq!(
+        read_frame(&mut ws).await,
+        (0x88, 1000u16.to_be_bytes().to_vec())
+    );
     let mut rest = Vec::new();
     assert_eq!(ws.read_to_end(&mut rest).await.unwrap(), 0);
     assert_eq!(
@@ -252,9 +260,15 @@ async fn plain_get_gets_426_and_bad_handshakes_get_4xx() {
     let server = serve::<0>(Config::default()).await;
     let cases = [
         ("GET /ws HTTP/1.1\r\nHost: x\r\n\r\n", "426"),
-        (&*UPGRADE.replace("dGhlIHNhbXBsZSBub25jZQ==", "tooshort"), "400"),
+        (
+            &*UPGRADE.replace("dGhlIHNhbXBsZSBub25jZQ==", "tooshort"),
+            "400",
+        ),
         (&*UPGRADE.replace("Version: 13", "Version: 8"), "426"),
-        (&*UPGRADE.replace("Upgrade: websocket", "Upgrade: h2c"), "400"),
+        (
+            &*UPGRADE.replace("Upgrade: websocket", "Upgrade: h2c"),
+            "400",
+        ),
         (&*UPGRADE.replace("GET", "POST"), "405"),
     ];
     for (request, status) in cases {
