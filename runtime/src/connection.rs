@@ -107,6 +107,15 @@ impl Connection {
         self.send(Message::Binary(bytes.into()))
     }
 
+    /// Sends `value` as a JSON text message.
+    ///
+    /// Fails with [`SendError::Json`] if `value` cannot be serialized (a map
+    /// with non-string keys, a failing `Serialize` impl).
+    pub fn send_json<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<(), SendError> {
+        let text = serde_json::to_string(value).map_err(|e| SendError::Json(e.to_string()))?;
+        self.send_text(text)
+    }
+
     /// Sends a message, text or binary.
     pub fn send(&self, message: Message) -> Result<(), SendError> {
         let len = message.len();

@@ -25,6 +25,9 @@ pub enum ErrorKind {
     Io(io::Error),
     /// The client did not answer the server's close frame in time.
     CloseTimeout,
+    /// A message taken as `Json<T>` did not decode. The connection stays
+    /// open.
+    Json(serde_json::Error),
 }
 
 impl Error {
@@ -66,6 +69,7 @@ impl fmt::Display for Error {
             ErrorKind::Protocol(e) => write!(f, "protocol error: {e}")?,
             ErrorKind::Io(e) => write!(f, "I/O error: {e}")?,
             ErrorKind::CloseTimeout => f.write_str("the client did not answer the close frame")?,
+            ErrorKind::Json(e) => write!(f, "message is not the expected JSON: {e}")?,
         }
         if let Some(code) = self.close_code {
             write!(f, " (closed with {code})")?;
@@ -79,6 +83,7 @@ impl std::error::Error for Error {
         match &self.kind {
             ErrorKind::Protocol(e) => Some(e),
             ErrorKind::Io(e) => Some(e),
+            ErrorKind::Json(e) => Some(e),
             ErrorKind::CloseTimeout => None,
         }
     }

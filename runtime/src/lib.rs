@@ -12,28 +12,29 @@
 //!   them to ease debugging.
 #![warn(missing_docs)]
 
+mod accept;
 mod config;
 mod connection;
 mod driver;
 mod error;
 mod handshake;
+mod json;
 mod message;
 pub mod proto;
+mod request;
 mod route;
 mod websockets;
 
 pub use config::{Config, DEFAULT_MAX_PAYLOAD};
 pub use connection::Connection;
 pub use error::{CloseReason, Error, ErrorKind};
+pub use json::{FromMessage, Json};
 pub use message::{Message, Utf8Bytes};
 pub use proto::{CloseCode, SendError};
+pub use request::Request;
 pub use route::Route;
 pub use websockets::{RouterExt, WebSockets};
 
-/// Items the `#[websocket_route]` macro's generated code names. Not a
-/// stable API: use the re-exports at the crate root.
 #[doc(hidden)]
-pub mod __private {
-    pub use axum::response::Response;
-    pub use http::request::Parts;
-}
+#[path = "private.rs"]
+pub mod __private;

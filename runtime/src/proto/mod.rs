@@ -36,7 +36,7 @@ pub use mask::apply_mask;
 pub use utf8::{InvalidUtf8, Utf8Validator};
 
 /// Why a frame could not be queued for sending.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SendError {
     /// The connection is closing or closed: a close frame was sent or
@@ -50,6 +50,8 @@ pub enum SendError {
         /// The configured bound in bytes.
         limit: usize,
     },
+    /// `Connection::send_json` could not serialize the value.
+    Json(String),
 }
 
 impl std::fmt::Display for SendError {
@@ -62,6 +64,7 @@ impl std::fmt::Display for SendError {
             Self::QueueFull { limit } => {
                 write!(f, "more than {limit} bytes wait to be sent to this client")
             }
+            Self::Json(e) => write!(f, "cannot serialize the message as JSON: {e}"),
         }
     }
 }
