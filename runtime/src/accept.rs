@@ -79,7 +79,7 @@ mod tests {
             teapot.into_outcome().unwrap_err().status(),
             StatusCode::IM_A_TEAPOT
         );
-        let ok: Result<u8, u8> = AcceptOutcome::<u8>::into_outcome(true);
+        let ok: Result<u8, Response> = true.into_outcome();
         assert_eq!(ok.unwrap(), 0);
         let refused: Result<u8, Response> = false.into_outcome();
         assert_eq!(refused.unwrap_err().status(), StatusCode::FORBIDDEN);

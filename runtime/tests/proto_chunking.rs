@@ -17,7 +17,7 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::Config;
 use wsroute::Message;
-use wsroute::proto::{CloseCode, Event, ProtocolError, ServerConnection, apply_mask};
+use wsroute::proto::{CloseCode, CloseFrame, Event, ProtocolError, ServerConnection, apply_mask};
 
 /// Whether this build refuses unmasked client frames (close 1002).
 const ENFORCE: bool = cfg!(feature = "enforce-ws-spec");
@@ -143,7 +143,15 @@ impl Stream {
             f.encode(&mut out);
         }
         if let Some(h) = &self.tail {
-            encode_header(&mut out, h.fin, 0, h.opcode, h.mask, h.len, LenForm::SixtyFour);
+            encode_header(
+                &mut out,
+                h.fin,
+                0,
+                h.opcode,
+                h.mask,
+                h.len,
+                LenForm::SixtyFour,
+            );
         }
         out
     }
@@ -153,7 +161,8 @@ impl Stream {
 
 /// `Some(key)` with probability `p_masked`.
 fn mask(p_masked: f64) -> impl Strategy<Value = Option<[u8; 4]>> {
-    prop::option::weighted(p_masked, any::<[u8; 4]>())
+    (prop::bool::weighted(p_masked), any::<[u8; 4]>())
+        .prop_map(|(masked, key)| masked.then_some(key))
 }
 
 fn len_form() -> impl Strategy<Value = LenForm> {
@@ -312,8 +321,7 @@ fn data_message(p_masked: f64) -> impl Strategy<Value = (Message, Vec<ClientFram
 }
 
 const VALID_CODES: &[u16] = &[
-    1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000,
-    4999,
+    1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999,
 ];
 
 fn close_code_and_reason(code: u16, reason: &[u8]) -> Vec<u8> {
@@ -359,7 +367,12 @@ fn defect(p_masked: f64) -> impl Strategy<Value = Vec<ClientFrame>> {
     let small = || prop::collection::vec(any::<u8>(), 0..10);
     prop_oneof![
         // Reserved opcode.
-        (prop::sample::select(RESERVED_OPCODES), any::<bool>(), small(), mask(p_masked))
+        (
+            prop::sample::select(RESERVED_OPCODES),
+            any::<bool>(),
+            small(),
+            mask(p_masked)
+        )
             .prop_map(|(op, fin, p, m)| vec![ClientFrame::new(fin, op, p, m)]),
         // RSV bits without an extension.
         (
@@ -377,10 +390,20 @@ fn defect(p_masked: f64) -> impl Strategy<Value = Vec<ClientFrame>> {
             .prop_map(|(fin, p, m)| vec![ClientFrame::new(fin, 0x0, p, m)]),
         // The start of a message that is never finished: the next data
         // frame must be a continuation.
-        (prop_oneof![text().prop_map(|s| (0x1u8, s.into_bytes())), binary().prop_map(|b| (0x2, b))], mask(p_masked))
+        (
+            prop_oneof![
+                text().prop_map(|s| (0x1u8, s.into_bytes())),
+                binary().prop_map(|b| (0x2, b))
+            ],
+            mask(p_masked)
+        )
             .prop_map(|((op, p), m)| vec![ClientFrame::new(false, op, p, m)]),
         // A fragmented control frame.
-        (prop::sample::select(&[0x8u8, 0x9, 0xA][..]), small(), mask(p_masked))
+        (
+            prop::sample::select(&[0x8u8, 0x9, 0xA][..]),
+            small(),
+            mask(p_masked)
+        )
             .prop_map(|(op, p, m)| vec![ClientFrame::new(false, op, p, m)]),
         // A control frame over 125 bytes.
         (
@@ -489,6 +512,7 @@ fn run(
     let mut output = Vec::new();
     if server_closes_first {
         ws.close(CloseCode::NORMAL, SERVER_CLOSE_REASON).unwrap();
+        output.extend(ws.take_output());
     }
     for piece in pieces {
         if via_read_buf {
@@ -576,7 +600,13 @@ fn check_invariants(run: &Run, server_closes_first: bool) {
         .collect();
     assert_eq!(pongs, pings, "each reported ping answered, in order");
     if server_closes_first {
-        assert!(pings.is_empty() && !run.events.iter().any(|e| matches!(e, Event::Message(_) | Event::Pong(_))));
+        assert!(
+            pings.is_empty()
+                && !run
+                    .events
+                    .iter()
+                    .any(|e| matches!(e, Event::Message(_) | Event::Pong(_)))
+        );
         assert_eq!(frames.len(), 1, "only our own close: {run:?}");
     } else if run.finished {
         assert_eq!(frames.last().map(|f| f.opcode), Some(0x8), "{run:?}");
@@ -657,7 +687,7 @@ fn check_header(
 
 /// What the server should report and write for `stream`, by RFC 6455.
 fn model(stream: &Stream, max_payload: Option<u64>, server_closes_first: bool) -> Run {
-    let mut open = !server_closes_first;
+    let open = !server_closes_first;
     let mut events = Vec::new();
     let mut output = Vec::new();
     if server_closes_first {
@@ -710,7 +740,12 @@ fn model(stream: &Stream, max_payload: Option<u64>, server_closes_first: bool) -
                     match String::from_utf8(data) {
                         Ok(s) => Message::from(s),
                         Err(_) => {
-                            return fail(ProtocolError::InvalidUtf8, &mut events, &mut output, open);
+                            return fail(
+                                ProtocolError::InvalidUtf8,
+                                &mut events,
+                                &mut output,
+                                open,
+                            );
                         }
                     }
                 } else {
@@ -735,7 +770,7 @@ fn model(stream: &Stream, max_payload: Option<u64>, server_closes_first: bool) -
             }
             0x8 => {
                 let frame = match &f.payload[..] {
-                    [] => wsroute::CloseFrame {
+                    [] => CloseFrame {
                         code: None,
                         reason: String::new(),
                     },
@@ -765,7 +800,7 @@ fn model(stream: &Stream, max_payload: Option<u64>, server_closes_first: bool) -
                                 open,
                             );
                         };
-                        wsroute::CloseFrame {
+                        CloseFrame {
                             code: Some(CloseCode(code)),
                             reason: reason.to_owned(),
                         }
@@ -806,7 +841,6 @@ fn model(stream: &Stream, max_payload: Option<u64>, server_closes_first: bool) -
         }
         // Otherwise the frame is still arriving.
     }
-    let _ = &mut open;
     Run {
         events,
         output,
