@@ -69,7 +69,7 @@ pub(crate) async fn run<R, S, IO>(
     route.open(&conn).await;
 
     let ending = loop {
-        let idle = apply_sends(&conn, &mut proto);
+        let idle = apply_sends(&conn, &mut proto, true);
         if !idle {
             if let Err(e) = flush(&mut io, &mut proto).await {
                 break Ending::Io(e);
@@ -101,9 +101,8 @@ pub(crate) async fn run<R, S, IO>(
                 ));
             }
             Wake::Read(Ok(_)) => {
-                let was_open = proto.is_open();
                 proto.process();
-                dispatch(&mut route, &conn, &mut proto, was_open).await;
+                dispatch(&mut route, &conn, &mut proto).await;
             }
             Wake::Read(Err(e)) => break Ending::Io(e),
             Wake::Sends => {}
@@ -138,20 +137,20 @@ pub(crate) async fn run<R, S, IO>(
 }
 
 /// Hands each event of the last read to the route, in order.
-async fn dispatch<R: Route<S>, S>(
-    route: &mut R,
-    conn: &Connection,
-    proto: &mut ServerConnection,
-    was_open: bool,
-) {
-    while let Some(event) = proto.poll_event() {
+async fn dispatch<R: Route<S>, S>(route: &mut R, conn: &Connection, proto: &mut ServerConnection) {
+    loop {
+        // Taking a Close or Error event queues the close frame: first
+        // encode what the handlers sent for the messages before it.
+        if let Some(Event::Close(_) | Event::Error(_)) = proto.peek_event() {
+            apply_sends(conn, proto, false);
+        }
+        let Some(event) = proto.poll_event() else {
+            break;
+        };
         match event {
             Event::Message(message) => route.message(conn, message).await,
             Event::Error(e) => {
-                // The core sends a close frame for an error only if none
-                // was sent before this read.
-                let code = was_open.then(|| e.close_code());
-                let err = Error::new(ErrorKind::Protocol(e), code);
+                let err = Error::new(ErrorKind::Protocol(e), proto.error_close_code());
                 route.error(conn, &err).await;
             }
             Event::Ping(_) | Event::Pong(_) | Event::Close(_) => {}
@@ -159,13 +158,13 @@ async fn dispatch<R: Route<S>, S>(
     }
 }
 
-/// Encodes what the handles queued. Returns true when nothing is queued or
-/// waiting to be written, in which case the handles now wake the task for
-/// their next send.
-fn apply_sends(conn: &Connection, proto: &mut ServerConnection) -> bool {
+/// Encodes what the handles queued. With `may_idle`, returns true when
+/// nothing is queued or waiting to be written, in which case the handles
+/// now wake the task for their next send.
+fn apply_sends(conn: &Connection, proto: &mut ServerConnection, may_idle: bool) -> bool {
     let mut idle = false;
     conn.drain(|commands| {
-        idle = commands.is_empty() && proto.output_len() == 0;
+        idle = may_idle && commands.is_empty() && proto.output_len() == 0;
         for command in commands.drain(..) {
             // A send racing a close is refused by the core; the handle
             // already told its caller the send was accepted, as a socket

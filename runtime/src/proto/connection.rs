@@ -40,6 +40,12 @@ const KEEP_IDLE: usize = 16 * 1024;
 /// Close, but data is dropped and pings are not answered. In `Closed` and
 /// `Failed` input is ignored: the byte stream is finished or cannot be
 /// trusted.
+///
+/// The transitions on a peer's Close and on a failure happen when their
+/// [`Event`] is *polled*, not when the bytes are parsed: replies to the
+/// messages that came before the Close (or the bad frame) — sent while
+/// handling those earlier events — still go out, ahead of the close frame.
+/// Parsing stops at once, though.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Open,
@@ -57,11 +63,11 @@ pub enum Event {
     Ping(Bytes),
     /// A pong.
     Pong(Bytes),
-    /// The peer's close frame. If the peer started the handshake, the
-    /// answering close frame is already queued.
+    /// The peer's close frame. If the peer started the handshake, polling
+    /// it queues the answering close frame.
     Close(CloseFrame),
-    /// The peer broke the protocol or a limit. A close frame with the
-    /// error's code is queued, unless one was sent before.
+    /// The peer broke the protocol or a limit. Polling it queues a close
+    /// frame with the error's code, unless one was sent before.
     Error(ProtocolError),
 }
 
@@ -109,6 +115,9 @@ struct MessageInProgress {
 #[derive(Debug)]
 pub struct ServerConnection {
     state: State,
+    /// False once a close frame or a protocol violation has been parsed:
+    /// nothing after it is read.
+    reading: bool,
     /// The most a message may hold; `u64::MAX` for no limit.
     max_payload: u64,
     recv: BytesMut,
@@ -122,6 +131,7 @@ pub struct ServerConnection {
     sent_close: Option<CloseFrame>,
     received_close: Option<CloseFrame>,
     peer_started_close: bool,
+    error_close_code: Option<CloseCode>,
 }
 
 impl ServerConnection {
@@ -132,6 +142,7 @@ impl ServerConnection {
     pub fn new(max_payload: Option<u64>) -> Self {
         Self {
             state: State::Open,
+            reading: true,
             max_payload: max_payload.unwrap_or(u64::MAX),
             recv: BytesMut::new(),
             recv_high_water: 0,
@@ -143,6 +154,7 @@ impl ServerConnection {
             sent_close: None,
             received_close: None,
             peer_started_close: false,
+            error_close_code: None,
         }
     }
 
@@ -212,9 +224,22 @@ impl ServerConnection {
         }
     }
 
-    /// The next event, oldest first.
+    /// The next event, oldest first. Taking a [`Event::Close`] or
+    /// [`Event::Error`] moves the close handshake on (see the state
+    /// diagram): it queues the answering close frame.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front()?;
+        match &event {
+            Event::Close(frame) => self.close_received(frame.clone()),
+            Event::Error(error) => self.failed(*error),
+            _ => {}
+        }
+        Some(event)
+    }
+
+    /// The next event, without taking it.
+    pub fn peek_event(&self) -> Option<&Event> {
+        self.events.front()
     }
 
     // ---- output ---------------------------------------------------------
@@ -304,6 +329,12 @@ impl ServerConnection {
         self.received_close.as_ref()
     }
 
+    /// The code of the close frame sent because of the failure, if the
+    /// connection failed while it could still send one.
+    pub fn error_close_code(&self) -> Option<CloseCode> {
+        self.error_close_code
+    }
+
     /// Whether the peer's close frame started the close handshake (rather
     /// than answering ours).
     pub fn peer_started_close(&self) -> bool {
@@ -318,7 +349,7 @@ impl ServerConnection {
     // ---- internals --------------------------------------------------------
 
     fn accepts_input(&self) -> bool {
-        matches!(self.state, State::Open | State::CloseSent)
+        self.reading && matches!(self.state, State::Open | State::CloseSent)
     }
 
     fn check_open(&self) -> Result<(), SendError> {
@@ -452,7 +483,10 @@ impl ServerConnection {
                 }
             }
             OpCode::Close => match CloseFrame::parse(&payload) {
-                Ok(frame) => self.on_close(frame),
+                Ok(frame) => {
+                    self.stop_reading();
+                    self.events.push_back(Event::Close(frame));
+                }
                 Err(e) => self.fail(e),
             },
         }
@@ -475,7 +509,8 @@ impl ServerConnection {
         }
     }
 
-    fn on_close(&mut self, frame: CloseFrame) {
+    /// Applies the peer's close, when its event is polled.
+    fn close_received(&mut self, frame: CloseFrame) {
         if self.state == State::Open {
             self.peer_started_close = true;
             // Echo the peer's code (§5.5.1); an empty close gets an empty one.
@@ -485,22 +520,31 @@ impl ServerConnection {
             });
         }
         self.state = State::Closed;
-        self.frame = None;
-        self.message = None;
-        self.received_close = Some(frame.clone());
-        self.events.push_back(Event::Close(frame));
+        self.received_close = Some(frame);
     }
 
-    fn fail(&mut self, error: ProtocolError) {
+    /// Applies a failure, when its event is polled.
+    fn failed(&mut self, error: ProtocolError) {
         if self.state == State::Open {
             self.queue_close(CloseFrame {
                 code: Some(error.close_code()),
                 reason: error.to_string(),
             });
+            self.error_close_code = Some(error.close_code());
         }
         self.state = State::Failed;
+    }
+
+    /// Records a violation: parsing stops now; the close follows when the
+    /// event is polled.
+    fn fail(&mut self, error: ProtocolError) {
+        self.stop_reading();
+        self.events.push_back(Event::Error(error));
+    }
+
+    fn stop_reading(&mut self) {
+        self.reading = false;
         self.frame = None;
         self.message = None;
-        self.events.push_back(Event::Error(error));
     }
 }

@@ -324,7 +324,9 @@ fn invalid_utf8_fails_inside_a_frame_that_is_still_arriving() {
     let mut ws = ServerConnection::new(None);
     for (i, b) in bytes.iter().enumerate() {
         ws.receive(&[*b]);
-        if ws.is_failed() {
+        if let Some(event) = ws.poll_event() {
+            assert_eq!(event, Event::Error(ProtocolError::InvalidUtf8));
+            assert!(ws.is_failed());
             assert_eq!(i, 8 + 9, "failed at byte {i}");
             return;
         }
@@ -456,6 +458,59 @@ fn input_after_a_failure_is_ignored() {
     events(&mut ws);
     ws.receive(&text("after"));
     assert!(events(&mut ws).is_empty());
+}
+
+#[test]
+fn replies_to_messages_before_a_failure_go_out_before_the_close() {
+    // Autobahn 3.2 / 4.1.3 / 5.15: a valid message and a bad frame in one read.
+    let mut input = text("first");
+    input.extend(frame_with(0x83, b"", true));
+    let mut ws = ServerConnection::new(None);
+    ws.receive(&input);
+    let Some(Event::Message(m)) = ws.poll_event() else {
+        panic!("message first")
+    };
+    assert!(ws.is_open(), "the failure takes effect when polled");
+    ws.send(m).unwrap();
+    assert_eq!(
+        ws.poll_event(),
+        Some(Event::Error(ProtocolError::ReservedOpcode(3)))
+    );
+    assert!(ws.is_failed());
+    assert_eq!(ws.error_close_code(), Some(CloseCode::PROTOCOL_ERROR));
+    let out = ws.take_output();
+    let echo = server_frame(OpCode::Text, b"first");
+    assert_eq!(out[..echo.len()], echo);
+    assert_eq!(close_code_sent(&out[echo.len()..]), 1002);
+}
+
+#[test]
+fn replies_to_messages_before_a_peer_close_go_out_before_the_echoed_close() {
+    let mut input = text("last words");
+    input.extend(frame(OpCode::Close, true, &close_payload(1000, b"")));
+    let mut ws = ServerConnection::new(None);
+    ws.receive(&input);
+    let Some(Event::Message(m)) = ws.poll_event() else {
+        panic!("message first")
+    };
+    ws.send(m).unwrap();
+    assert!(matches!(ws.poll_event(), Some(Event::Close(_))));
+    let mut expected = server_frame(OpCode::Text, b"last words");
+    expected.extend(server_close(1000));
+    assert_eq!(ws.take_output(), expected);
+}
+
+#[test]
+fn an_app_close_between_message_and_failure_means_no_second_close() {
+    let mut input = text("bye");
+    input.extend(frame_with(0x83, b"", true));
+    let mut ws = ServerConnection::new(None);
+    ws.receive(&input);
+    assert!(matches!(ws.poll_event(), Some(Event::Message(_))));
+    ws.close(CloseCode::NORMAL, "").unwrap();
+    assert!(matches!(ws.poll_event(), Some(Event::Error(_))));
+    assert_eq!(ws.error_close_code(), None);
+    assert_eq!(ws.take_output(), server_close(1000));
 }
 
 // ---- max payload --------------------------------------------------------------------
