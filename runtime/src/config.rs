@@ -19,6 +19,7 @@ pub struct Config {
     max_payload: Option<u64>,
     close_timeout: Duration,
     max_send_queue: usize,
+    protocols: Vec<String>,
 }
 
 /// The default message size limit: 64 MiB.
@@ -35,6 +36,7 @@ impl Default for Config {
             max_payload: Some(DEFAULT_MAX_PAYLOAD),
             close_timeout: Duration::from_secs(5),
             max_send_queue: 16 << 20,
+            protocols: Vec::new(),
         }
     }
 }
@@ -63,6 +65,25 @@ impl Config {
     pub fn max_send_queue(mut self, bytes: usize) -> Self {
         self.max_send_queue = bytes;
         self
+    }
+
+    /// The subprotocols the server speaks, most preferred first. In the
+    /// handshake the server picks the first of these that the client
+    /// offers in `Sec-WebSocket-Protocol`; [`Connection::subprotocol`]
+    /// (crate::Connection::subprotocol) tells which. A client offering
+    /// none of them is still accepted, without a subprotocol.
+    pub fn protocols<I, P>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        self.protocols = protocols.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The subprotocols, most preferred first.
+    pub fn get_protocols(&self) -> &[String] {
+        &self.protocols
     }
 
     /// The message size limit; `None` when it is off.

@@ -32,6 +32,7 @@ pub struct Connection {
 struct Shared {
     id: u64,
     remote_addr: Option<SocketAddr>,
+    subprotocol: Option<Box<str>>,
     max_send_queue: usize,
     queue: Mutex<SendQueue>,
     wake: Notify,
@@ -62,11 +63,17 @@ pub(crate) enum Command {
 }
 
 impl Connection {
-    pub(crate) fn new(id: u64, remote_addr: Option<SocketAddr>, max_send_queue: usize) -> Self {
+    pub(crate) fn new(
+        id: u64,
+        remote_addr: Option<SocketAddr>,
+        subprotocol: Option<&str>,
+        max_send_queue: usize,
+    ) -> Self {
         Self {
             shared: Arc::new(Shared {
                 id,
                 remote_addr,
+                subprotocol: subprotocol.map(Into::into),
                 max_send_queue,
                 // The task starts busy (running `open`); it drains the
                 // queue before it first waits.
@@ -91,10 +98,10 @@ impl Connection {
         self.shared.remote_addr
     }
 
-    /// The subprotocol agreed in the handshake. None is negotiated yet, so
-    /// this is always `None`.
+    /// The subprotocol agreed in the handshake (see
+    /// [`Config::protocols`](crate::Config::protocols)), if any.
     pub fn subprotocol(&self) -> Option<&str> {
-        None
+        self.shared.subprotocol.as_deref()
     }
 
     /// Sends a text message.
@@ -240,7 +247,7 @@ mod tests {
 
     #[test]
     fn sends_queue_until_the_bound_then_refuse() {
-        let conn = Connection::new(1, None, 10);
+        let conn = Connection::new(1, None, None, 10);
         conn.send_binary(vec![0u8; 6]).unwrap();
         assert_eq!(
             conn.send_text("12345"),
@@ -263,7 +270,7 @@ mod tests {
 
     #[test]
     fn sends_after_close_are_errors() {
-        let conn = Connection::new(1, None, 1 << 20);
+        let conn = Connection::new(1, None, None, 1 << 20);
         conn.close(CloseCode::NORMAL, "bye").unwrap();
         assert_eq!(conn.send_text("x"), Err(SendError::Closed));
         assert_eq!(conn.close(CloseCode::NORMAL, ""), Err(SendError::Closed));
@@ -272,7 +279,7 @@ mod tests {
 
     #[test]
     fn oversized_control_payloads_are_refused() {
-        let conn = Connection::new(1, None, 1 << 20);
+        let conn = Connection::new(1, None, None, 1 << 20);
         assert_eq!(
             conn.send_ping(vec![0u8; 126]),
             Err(SendError::ControlPayloadTooLong(126))

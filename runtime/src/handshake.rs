@@ -114,14 +114,33 @@ pub(crate) fn check(request: &Parts) -> Result<HeaderValue, Rejection> {
     }
 }
 
+/// The first of the server's `supported` subprotocols that the client
+/// offers (§4.2.2 step 5.4: the server picks one of the client's values).
+pub(crate) fn choose_protocol<'a>(headers: &HeaderMap, supported: &'a [String]) -> Option<&'a str> {
+    let offered: Vec<&str> = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    supported
+        .iter()
+        .map(String::as_str)
+        .find(|p| offered.contains(p))
+}
+
 /// The `101 Switching Protocols` response completing the handshake.
-pub(crate) fn switching_protocols(accept: HeaderValue) -> Response {
+pub(crate) fn switching_protocols(accept: HeaderValue, protocol: Option<&str>) -> Response {
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = response.headers_mut();
     h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    if let Some(value) = protocol.and_then(|p| HeaderValue::from_str(p).ok()) {
+        h.insert(header::SEC_WEBSOCKET_PROTOCOL, value);
+    }
     response
 }
 
@@ -262,6 +281,27 @@ mod tests {
             assert_eq!(response.status(), StatusCode::UPGRADE_REQUIRED);
             assert_eq!(response.headers()["sec-websocket-version"], "13");
         }
+    }
+
+    #[test]
+    fn the_first_supported_protocol_the_client_offers_is_chosen() {
+        let supported = ["v2.chat".to_owned(), "v1.chat".to_owned()];
+        let parts = request(|b| {
+            let h = b.headers_mut().unwrap();
+            h.append(
+                "sec-websocket-protocol",
+                HeaderValue::from_static("other, v1.chat"),
+            );
+            h.append(
+                "sec-websocket-protocol",
+                HeaderValue::from_static("v2.chat"),
+            );
+        });
+        assert_eq!(choose_protocol(&parts.headers, &supported), Some("v2.chat"));
+        let none = request(|_| {});
+        assert_eq!(choose_protocol(&none.headers, &supported), None);
+        let response = switching_protocols(accept_key(KEY.as_bytes()), Some("v1.chat"));
+        assert_eq!(response.headers()["sec-websocket-protocol"], "v1.chat");
     }
 
     #[test]

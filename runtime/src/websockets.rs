@@ -156,7 +156,8 @@ impl WebSockets {
 
         let config = &self.inner.config;
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let conn = Connection::new(id, remote_addr, config.get_max_send_queue());
+        let protocol = handshake::choose_protocol(&parts.headers, config.get_protocols());
+        let conn = Connection::new(id, remote_addr, protocol, config.get_max_send_queue());
         let settings = Settings {
             max_payload: config.max_payload_for(R::MAX_PAYLOAD),
             close_timeout: config.get_close_timeout(),
@@ -171,7 +172,7 @@ impl WebSockets {
                 Err(e) => tracing::debug!(error = %e, "WebSocket upgrade did not complete"),
             }
         });
-        handshake::switching_protocols(accept)
+        handshake::switching_protocols(accept, protocol)
     }
 }
 

@@ -52,8 +52,11 @@ impl Route<Log> for Scripted {
         Ok(Self { log: log.clone() })
     }
 
-    async fn open(&mut self, _: &Connection) {
-        self.log.push("open".into());
+    async fn open(&mut self, conn: &Connection) {
+        match conn.subprotocol() {
+            Some(protocol) => self.log.push(format!("open {protocol}")),
+            None => self.log.push("open".into()),
+        }
     }
 
     async fn message(&mut self, conn: &Connection, msg: Message) {
@@ -361,4 +364,22 @@ async fn a_burst_of_messages_is_answered_in_order() {
             WireMessage::text(i.to_string())
         );
     }
+}
+
+#[tokio::test]
+async fn subprotocol_is_negotiated() {
+    use tungstenite::client::IntoClientRequest;
+    let server = serve(Config::default().protocols(["v2.chat", "v1.chat"])).await;
+    let mut request = server.url.as_str().into_client_request().unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "v1.chat, v2.chat".parse().unwrap(),
+    );
+    let (mut client, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(response.headers()["sec-websocket-protocol"], "v2.chat");
+    client.close(None).await.unwrap();
+    assert_eq!(
+        server.log.until_closed().await,
+        ["open v2.chat", r#"close 1005 "" clean=true"#]
+    );
 }
