@@ -8,9 +8,11 @@
 //! to a burst of messages leave in one write.
 
 use std::io::{self, IoSlice};
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, Sleep};
 
@@ -66,7 +68,9 @@ pub(crate) async fn run<R, S, IO>(
     tokio::pin!(close_deadline);
     let mut deadline_armed = false;
 
-    route.open(&conn).await;
+    if guarded(route.open(&conn)).await.is_err() {
+        abort_after_panic(&mut proto);
+    }
 
     let ending = loop {
         let idle = apply_sends(&conn, &mut proto, true);
@@ -117,19 +121,18 @@ pub(crate) async fn run<R, S, IO>(
     conn.mark_closed();
 
     let polite = matches!(ending, Ending::Closed);
-    match ending {
-        Ending::Closed => {}
-        Ending::Io(e) => {
-            let err = Error::new(ErrorKind::Io(e), None);
-            route.error(&conn, &err).await;
-        }
+    let err = match ending {
+        Ending::Closed => None,
+        Ending::Io(e) => Some(Error::new(ErrorKind::Io(e), None)),
         Ending::CloseTimeout => {
             let code = proto.sent_close().and_then(|f| f.code);
-            let err = Error::new(ErrorKind::CloseTimeout, code);
-            route.error(&conn, &err).await;
+            Some(Error::new(ErrorKind::CloseTimeout, code))
         }
+    };
+    if let Some(err) = err {
+        let _ = guarded(route.error(&conn, &err)).await;
     }
-    route.close(&conn, close_reason(&proto)).await;
+    let _ = guarded(route.close(&conn, close_reason(&proto))).await;
 
     if polite {
         end_tcp(&mut io, &mut proto, settings.close_timeout).await;
@@ -148,10 +151,15 @@ async fn dispatch<R: Route<S>, S>(route: &mut R, conn: &Connection, proto: &mut 
             break;
         };
         match event {
-            Event::Message(message) => route.message(conn, message).await,
+            Event::Message(message) => {
+                if guarded(route.message(conn, message)).await.is_err() {
+                    abort_after_panic(proto);
+                }
+            }
             Event::Error(e) => {
                 let err = Error::new(ErrorKind::Protocol(e), proto.error_close_code());
-                route.error(conn, &err).await;
+                // The connection is failing already: a panic changes nothing.
+                let _ = guarded(route.error(conn, &err)).await;
             }
             Event::Ping(_) | Event::Pong(_) | Event::Close(_) => {}
         }
@@ -223,6 +231,25 @@ where
         io::Result::Ok(())
     };
     let _ = tokio::time::timeout(timeout, finish).await;
+}
+
+/// Runs a handler, turning a panic into an `Err` so the connection still
+/// closes properly and its `close` event still runs.
+async fn guarded(handler: impl Future<Output = ()>) -> Result<(), ()> {
+    match AssertUnwindSafe(handler).catch_unwind().await {
+        Ok(()) => Ok(()),
+        Err(_) => {
+            // The panic hook has already printed the message.
+            tracing::error!("a WebSocket handler panicked; closing the connection with 1011");
+            Err(())
+        }
+    }
+}
+
+/// After a handler panicked the route's state may be half-updated: stop
+/// delivering messages, close with 1011 (internal error).
+fn abort_after_panic(proto: &mut ServerConnection) {
+    let _ = proto.close(CloseCode::INTERNAL_ERROR, "internal error");
 }
 
 fn arm(deadline: Pin<&mut Sleep>, timeout: Duration) {

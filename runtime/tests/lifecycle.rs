@@ -64,6 +64,7 @@ impl Route<Log> for Scripted {
             .push(format!("message {}", msg.as_text().unwrap_or("<binary>")));
         match msg.as_text() {
             Some("close-me") => conn.close(CloseCode(4000), "as requested").unwrap(),
+            Some("panic") => panic!("handler panics on purpose"),
             Some("from-another-task") => {
                 let conn = conn.clone();
                 tokio::spawn(async move {
@@ -381,5 +382,25 @@ async fn subprotocol_is_negotiated() {
     assert_eq!(
         server.log.until_closed().await,
         ["open v2.chat", r#"close 1005 "" clean=true"#]
+    );
+}
+
+#[tokio::test]
+async fn a_panicking_handler_closes_with_1011_and_close_still_runs() {
+    let server = serve(Config::default()).await;
+    let mut client = connect(&server).await;
+    client.send(WireMessage::text("panic")).await.unwrap();
+    assert_eq!(
+        server_close(&mut client).await,
+        (1011, "internal error".to_owned())
+    );
+    assert!(client.next().await.is_none());
+    assert_eq!(
+        server.log.until_closed().await,
+        [
+            "open",
+            "message panic",
+            r#"close 1011 "internal error" clean=true"#
+        ]
     );
 }
