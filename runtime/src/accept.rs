@@ -1,5 +1,9 @@
 //! What `accept` may return, and how each form answers the request.
 
+// A refusal *is* the HTTP response, built once per refused upgrade, as in
+// axum's own extractors; boxing it would add an allocation for nothing.
+#![allow(clippy::result_large_err)]
+
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 

@@ -4,6 +4,9 @@
 //! - however a stream is cut into reads (random cuts, 1-byte pieces, through
 //!   `receive` or `read_buf` + `process`), the events and output bytes are
 //!   those of the stream fed in one piece;
+//! - with a handler that echoes each message as its event is polled, the
+//!   events are the same, and every reply goes out, in order, before the
+//!   close frame;
 //! - the events and output follow an RFC 6455 reference model written here
 //!   over the generated frames, for valid and invalid streams alike;
 //! - valid streams decode to exactly the messages that were encoded;
@@ -185,8 +188,10 @@ fn text() -> impl Strategy<Value = String> {
 
 fn binary() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
-        3 => prop::collection::vec(any::<u8>(), 0..20),
-        1 => prop::collection::vec(any::<u8>(), 100..300),
+        30 => prop::collection::vec(any::<u8>(), 0..20),
+        10 => prop::collection::vec(any::<u8>(), 100..300),
+        // Rarely, a payload that needs a 64-bit length.
+        1 => prop::collection::vec(any::<u8>(), 65536..65600),
     ]
 }
 
@@ -500,75 +505,123 @@ struct Run {
     failed: bool,
 }
 
-/// Feeds `pieces` one at a time, draining events and output after each.
-fn run(
-    pieces: &[&[u8]],
+/// How the test drives the connection.
+#[derive(Debug, Clone, Copy)]
+struct Driver {
     max_payload: Option<u64>,
+    /// Call `close` before any input.
     server_closes_first: bool,
+    /// Feed through `read_buf` + `process` rather than `receive`.
     via_read_buf: bool,
-) -> Run {
-    let mut ws = ServerConnection::new(max_payload);
-    let mut events = Vec::new();
-    let mut output = Vec::new();
-    if server_closes_first {
-        ws.close(CloseCode::NORMAL, SERVER_CLOSE_REASON).unwrap();
-        output.extend(ws.take_output());
-    }
-    for piece in pieces {
-        if via_read_buf {
-            ws.read_buf().extend_from_slice(piece);
-            ws.process();
-        } else {
-            ws.receive(piece);
+    /// Send each message back as its event is polled, as an echo handler.
+    echo: bool,
+}
+
+impl Driver {
+    fn new(max_payload: Option<u64>, server_closes_first: bool) -> Self {
+        Self {
+            max_payload,
+            server_closes_first,
+            via_read_buf: false,
+            echo: false,
         }
-        events.extend(std::iter::from_fn(|| ws.poll_event()));
-        output.extend(ws.take_output());
     }
-    Run {
-        events,
-        output,
-        finished: ws.is_finished(),
-        failed: ws.is_failed(),
+
+    /// Feeds `pieces` one at a time, polling events and taking output
+    /// after each.
+    fn run(self, pieces: &[&[u8]]) -> Run {
+        let mut ws = ServerConnection::new(self.max_payload);
+        let mut events = Vec::new();
+        let mut output = Vec::new();
+        if self.server_closes_first {
+            ws.close(CloseCode::NORMAL, SERVER_CLOSE_REASON).unwrap();
+            output.extend(ws.take_output());
+        }
+        for piece in pieces {
+            if self.via_read_buf {
+                ws.read_buf().extend_from_slice(piece);
+                ws.process();
+            } else {
+                ws.receive(piece);
+            }
+            while let Some(event) = ws.poll_event() {
+                if let (true, Event::Message(m)) = (self.echo, &event) {
+                    // The close or failure that follows a message takes
+                    // effect only when its own event is polled.
+                    ws.send(m.clone())
+                        .expect("replies are accepted until the close is polled");
+                }
+                events.push(event);
+            }
+            output.extend(ws.take_output());
+        }
+        Run {
+            events,
+            output,
+            finished: ws.is_finished(),
+            failed: ws.is_failed(),
+        }
     }
 }
 
-/// One frame the server wrote: all are final, unmasked and unextended.
+/// One frame the server wrote.
 #[derive(Debug)]
 struct ServerFrame {
     opcode: u8,
     payload: Vec<u8>,
 }
 
-/// Splits server output into frames, asserting it is well-formed: only
-/// pongs and at most one close, the close last, all under 126 bytes.
+/// Splits server output into frames, asserting it is well-formed: final,
+/// unmasked, RSV clear, data frames or pongs and at most one close, the
+/// close last, control frames under 126 bytes.
 fn server_frames(output: &[u8]) -> Vec<ServerFrame> {
     let mut frames = Vec::new();
     let mut rest = output;
     while !rest.is_empty() {
         assert!(rest.len() >= 2, "truncated server frame: {output:x?}");
-        let (first, len) = (rest[0], usize::from(rest[1]));
-        assert!(len <= 125, "server control frame too long: {output:x?}");
+        let first = rest[0];
         assert!(
-            first == 0x8A || first == 0x88,
-            "not a final unextended pong or close: {output:x?}"
+            matches!(first, 0x81 | 0x82 | 0x88 | 0x8A),
+            "not a final text, binary, close or pong frame: {output:x?}"
         );
-        assert!(rest.len() >= 2 + len, "truncated server frame: {output:x?}");
+        assert_eq!(rest[1] & 0x80, 0, "masked server frame: {output:x?}");
+        let (len, header_len) = match rest[1] {
+            126 => (usize::from(u16::from_be_bytes([rest[2], rest[3]])), 4),
+            127 => {
+                let len = u64::from_be_bytes(rest[2..10].try_into().unwrap());
+                (usize::try_from(len).unwrap(), 10)
+            }
+            n => (usize::from(n), 2),
+        };
+        assert!(
+            len <= 125 || first & 0x08 == 0,
+            "server control frame too long: {output:x?}"
+        );
+        assert!(
+            rest.len() >= header_len + len,
+            "truncated server frame: {output:x?}"
+        );
         frames.push(ServerFrame {
             opcode: first & 0x0F,
-            payload: rest[2..2 + len].to_vec(),
+            payload: rest[header_len..header_len + len].to_vec(),
         });
-        rest = &rest[2 + len..];
+        rest = &rest[header_len + len..];
     }
     let closes = frames.iter().filter(|f| f.opcode == 0x8).count();
     assert!(closes <= 1, "more than one close frame: {output:x?}");
-    if closes == 1 {
-        assert_eq!(frames.last().unwrap().opcode, 0x8, "frames after close");
+    if let Some(close) = frames.iter().position(|f| f.opcode == 0x8) {
+        // Only pongs may follow a close: pings crossing the server's own
+        // close are still answered (RFC 6455 §5.5.2).
+        assert!(
+            frames[close + 1..].iter().all(|f| f.opcode == 0xA),
+            "frames after close: {output:x?}"
+        );
     }
     frames
 }
 
 /// Invariants every run keeps, whatever its input.
-fn check_invariants(run: &Run, server_closes_first: bool) {
+fn check_invariants(run: &Run, driver: Driver) {
     let terminal = run
         .events
         .iter()
@@ -585,29 +638,58 @@ fn check_invariants(run: &Run, server_closes_first: bool) {
         "{run:?}"
     );
     let frames = server_frames(&run.output);
-    let pongs: Vec<&[u8]> = frames
-        .iter()
-        .filter(|f| f.opcode == 0xA)
-        .map(|f| &f.payload[..])
-        .collect();
-    let pings: Vec<&[u8]> = run
+    let payloads = |opcodes: &[u8]| -> Vec<Vec<u8>> {
+        frames
+            .iter()
+            .filter(|f| opcodes.contains(&f.opcode))
+            .map(|f| f.payload.clone())
+            .collect()
+    };
+    let pings: Vec<Vec<u8>> = run
         .events
         .iter()
         .filter_map(|e| match e {
-            Event::Ping(p) => Some(&p[..]),
+            Event::Ping(p) => Some(p.to_vec()),
             _ => None,
         })
         .collect();
-    assert_eq!(pongs, pings, "each reported ping answered, in order");
-    if server_closes_first {
-        assert!(
-            pings.is_empty()
-                && !run
-                    .events
-                    .iter()
-                    .any(|e| matches!(e, Event::Message(_) | Event::Pong(_)))
+    if !driver.server_closes_first {
+        // (After our own close, pings are answered but not reported.)
+        assert_eq!(
+            payloads(&[0xA]),
+            pings,
+            "each reported ping answered, in order"
         );
-        assert_eq!(frames.len(), 1, "only our own close: {run:?}");
+    }
+    let messages: Vec<Vec<u8>> = run
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(m) if driver.echo => Some(m.as_bytes().to_vec()),
+            _ => None,
+        })
+        .collect();
+    // Replies to messages before a close or failure go out before the
+    // close frame (which `server_frames` checks is last).
+    assert_eq!(
+        payloads(&[0x1, 0x2]),
+        messages,
+        "each message echoed, in order"
+    );
+    if driver.server_closes_first {
+        // After our close: data, pings and pongs are not reported, but
+        // pings are still answered (RFC 6455 §5.5.2).
+        assert!(
+            !run.events
+                .iter()
+                .any(|e| matches!(e, Event::Message(_) | Event::Ping(_) | Event::Pong(_))),
+            "{run:?}"
+        );
+        assert_eq!(frames[0].opcode, 0x8, "our own close first: {run:?}");
+        assert!(
+            frames[1..].iter().all(|f| f.opcode == 0xA),
+            "only pongs after our close: {run:?}"
+        );
     } else if run.finished {
         assert_eq!(frames.last().map(|f| f.opcode), Some(0x8), "{run:?}");
     }
@@ -757,9 +839,10 @@ fn model(stream: &Stream, max_payload: Option<u64>, server_closes_first: bool) -
                 }
             }
             0x9 => {
-                // Pings crossing our close are not answered.
+                // Every ping before the peer's close is answered (§5.5.2),
+                // even one crossing our close; only then is it not reported.
+                output.extend(server_frame(0xA, &f.payload));
                 if open {
-                    output.extend(server_frame(0xA, &f.payload));
                     events.push(Event::Ping(Bytes::from(f.payload.clone())));
                 }
             }
@@ -851,6 +934,60 @@ fn model(stream: &Stream, max_payload: Option<u64>, server_closes_first: bool) -
 
 // ---- properties -----------------------------------------------------------------------
 
+/// Feeds `bytes` whole and cut by `cuts`, to a plain driver and to an echo
+/// handler: cutting must change nothing, and the invariants must hold.
+fn check_cuts(
+    bytes: &[u8],
+    cuts: &Cuts,
+    base: Driver,
+    via_read_buf: bool,
+) -> Result<(), TestCaseError> {
+    let whole = base.run(&[bytes]);
+    let chunked = Driver {
+        via_read_buf,
+        ..base
+    }
+    .run(&pieces(bytes, cuts));
+    prop_assert_eq!(&chunked, &whole);
+    check_invariants(&whole, base);
+
+    // With replies the output interleaves differently (pongs are queued as
+    // frames are parsed, replies as events are polled), so only the events
+    // and flags are compared, and the invariants checked.
+    let echo = Driver { echo: true, ..base };
+    for echoed in [
+        echo.run(&[bytes]),
+        Driver {
+            via_read_buf,
+            ..echo
+        }
+        .run(&pieces(bytes, cuts)),
+    ] {
+        prop_assert_eq!(&echoed.events, &whole.events);
+        prop_assert_eq!(
+            (echoed.finished, echoed.failed),
+            (whole.finished, whole.failed)
+        );
+        check_invariants(&echoed, echo);
+    }
+    Ok(())
+}
+
+/// Flips (`0`), inserts (`1`) or removes (`2`) a byte at each position.
+fn mutate(bytes: &mut Vec<u8>, mutations: Vec<(Index, u8, u8)>) {
+    for (at, byte, kind) in mutations {
+        let i = at.index(bytes.len() + 1);
+        match kind {
+            0 if i < bytes.len() => bytes[i] ^= byte | 1,
+            1 => bytes.insert(i, byte),
+            _ if i < bytes.len() => {
+                bytes.remove(i);
+            }
+            _ => bytes.push(byte),
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(config(256))]
 
@@ -868,10 +1005,7 @@ proptest! {
         if let Some(at) = truncate {
             bytes.truncate(at.index(bytes.len() + 1));
         }
-        let whole = run(&[&bytes], max_payload, server_closes_first, false);
-        let chunked = run(&pieces(&bytes, &cuts), max_payload, server_closes_first, via_read_buf);
-        prop_assert_eq!(&chunked, &whole);
-        check_invariants(&whole, server_closes_first);
+        check_cuts(&bytes, &cuts, Driver::new(max_payload, server_closes_first), via_read_buf)?;
     }
 
     /// Events and output are what RFC 6455 prescribes for the frames sent.
@@ -884,7 +1018,7 @@ proptest! {
     ) {
         let bytes = stream.encode();
         let expected = model(&stream, max_payload, server_closes_first);
-        let got = run(&pieces(&bytes, &cuts), max_payload, server_closes_first, false);
+        let got = Driver::new(max_payload, server_closes_first).run(&pieces(&bytes, &cuts));
         prop_assert_eq!(got, expected);
     }
 
@@ -894,9 +1028,8 @@ proptest! {
     fn valid_streams_decode_to_the_messages_sent(
         items in prop::collection::vec(
             prop_oneof![
-                3 => data_message(if ENFORCE { 1.0 } else { 0.8 }),
-                1 => ping_or_pong(if ENFORCE { 1.0 } else { 0.8 })
-                    .prop_map(|f| (Message::from(""), vec![f])),
+                3 => data_message(if ENFORCE { 1.0 } else { 0.8 }).prop_map(|(m, f)| (Some(m), f)),
+                1 => ping_or_pong(if ENFORCE { 1.0 } else { 0.8 }).prop_map(|f| (None, vec![f])),
             ],
             0..10,
         ),
@@ -908,9 +1041,7 @@ proptest! {
         let mut frames = Vec::new();
         let mut sent = Vec::new();
         for (message, item_frames) in items {
-            if item_frames[0].opcode != 0x9 && item_frames[0].opcode != 0xA {
-                sent.push(message);
-            }
+            sent.extend(message);
             frames.extend(item_frames);
         }
         if let Some((payload, key)) = &close {
@@ -921,7 +1052,8 @@ proptest! {
         let max_payload = [None, Some(u64::MAX), Some(largest)][usize::from(limit)];
         let stream = Stream { frames, tail: None };
         let bytes = stream.encode();
-        let got = run(&pieces(&bytes, &cuts), max_payload, false, via_read_buf);
+        let driver = Driver { via_read_buf, echo: true, ..Driver::new(max_payload, false) };
+        let got = driver.run(&pieces(&bytes, &cuts));
 
         let received: Vec<Message> = got
             .events
@@ -934,8 +1066,9 @@ proptest! {
         prop_assert_eq!(&received, &sent);
         prop_assert!(!got.failed, "{:?}", got);
         prop_assert_eq!(got.finished, close.is_some());
-        check_invariants(&got, false);
-        prop_assert_eq!(got, model(&stream, max_payload, false));
+        check_invariants(&got, driver);
+        let expected = model(&stream, max_payload, false);
+        prop_assert_eq!(&got.events, &expected.events);
     }
 
     /// Random bytes never panic, give well-formed output, and do not
@@ -948,10 +1081,7 @@ proptest! {
         cuts in cuts(),
         via_read_buf in any::<bool>(),
     ) {
-        let whole = run(&[&bytes], max_payload, server_closes_first, false);
-        let chunked = run(&pieces(&bytes, &cuts), max_payload, server_closes_first, via_read_buf);
-        prop_assert_eq!(&chunked, &whole);
-        check_invariants(&whole, server_closes_first);
+        check_cuts(&bytes, &cuts, Driver::new(max_payload, server_closes_first), via_read_buf)?;
     }
 
     /// Streams of frames with a few bytes flipped, inserted or removed:
@@ -966,20 +1096,7 @@ proptest! {
         via_read_buf in any::<bool>(),
     ) {
         let mut bytes = stream.encode();
-        for (at, byte, kind) in mutations {
-            let i = at.index(bytes.len() + 1);
-            match kind {
-                0 if i < bytes.len() => bytes[i] ^= byte | 1,
-                1 => bytes.insert(i, byte),
-                _ if i < bytes.len() => {
-                    bytes.remove(i);
-                }
-                _ => bytes.push(byte),
-            }
-        }
-        let whole = run(&[&bytes], max_payload, server_closes_first, false);
-        let chunked = run(&pieces(&bytes, &cuts), max_payload, server_closes_first, via_read_buf);
-        prop_assert_eq!(&chunked, &whole);
-        check_invariants(&whole, server_closes_first);
+        mutate(&mut bytes, mutations);
+        check_cuts(&bytes, &cuts, Driver::new(max_payload, server_closes_first), via_read_buf)?;
     }
 }

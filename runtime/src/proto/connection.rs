@@ -37,7 +37,8 @@ const KEEP_IDLE: usize = 16 * 1024;
 /// ```
 ///
 /// In `CloseSent` incoming frames are still parsed, to find the peer's
-/// Close, but data is dropped and pings are not answered. In `Closed` and
+/// Close; data is dropped, but pings are still answered: §5.5.2 excuses a
+/// pong only once a Close has been *received*. In `Closed` and
 /// `Failed` input is ignored: the byte stream is finished or cannot be
 /// trusted.
 ///
@@ -471,9 +472,11 @@ impl ServerConnection {
                 }
             }
             OpCode::Ping => {
+                // Reading stops at a received Close, so every ping seen here
+                // must be answered (§5.5.2), even after our own Close.
+                let payload = payload.freeze();
+                self.outbox.push_frame(OpCode::Pong, payload.clone());
                 if self.state == State::Open {
-                    let payload = payload.freeze();
-                    self.outbox.push_frame(OpCode::Pong, payload.clone());
                     self.events.push_back(Event::Ping(payload));
                 }
             }

@@ -415,11 +415,12 @@ fn server_initiated_close_waits_for_the_peer() {
     assert_eq!(ws.send("more".into()), Err(SendError::Closed));
     assert_eq!(ws.close(CloseCode::NORMAL, ""), Err(SendError::Closed));
 
-    // Data and pings that cross our close are dropped, not answered.
+    // Data that crosses our close is dropped; a ping is still answered
+    // (§5.5.2: only a *received* Close excuses the pong).
     ws.receive(&text("in flight"));
-    ws.receive(&frame(OpCode::Ping, true, b""));
+    ws.receive(&frame(OpCode::Ping, true, b"p"));
     assert!(events(&mut ws).is_empty());
-    assert!(ws.take_output().is_empty());
+    assert_eq!(ws.take_output(), server_frame(OpCode::Pong, b"p"));
 
     ws.receive(&frame(OpCode::Close, true, &close_payload(1001, b"")));
     assert!(matches!(events(&mut ws)[..], [Event::Close(_)]));
