@@ -5,21 +5,17 @@
 //! cargo run --release -p wsroute-examples --example echo -- --addr 127.0.0.1:9001
 //! ```
 
-use wsroute::__private::{Parts, Response};
-use wsroute::{Config, Connection, Message, Route, RouterExt, WebSockets};
+use wsroute::{Config, Connection, Message, RouterExt, WebSockets, websocket_route};
 
+/// No per-connection state; `Default` stands in for `accept`.
+#[derive(Default)]
 struct Echo;
 
-impl Route for Echo {
-    const PATH: &'static str = "/";
-    // Autobahn sends messages of up to 16 MiB; the default limit (64 MiB)
-    // leaves room.
-
-    async fn accept(_request: &mut Parts, _state: &()) -> Result<Self, Response> {
-        Ok(Echo)
-    }
-
-    async fn message(&mut self, conn: &Connection, msg: Message) {
+// Autobahn sends messages of up to 16 MiB: the default limit (64 MiB)
+// leaves room.
+#[websocket_route("/")]
+impl Echo {
+    fn message(&mut self, conn: &Connection, msg: Message) {
         // The only possible failure is a connection that is closing.
         let _ = conn.send(msg);
     }

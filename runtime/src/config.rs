@@ -69,8 +69,8 @@ impl Config {
 
     /// The subprotocols the server speaks, most preferred first. In the
     /// handshake the server picks the first of these that the client
-    /// offers in `Sec-WebSocket-Protocol`; [`Connection::subprotocol`]
-    /// (crate::Connection::subprotocol) tells which. A client offering
+    /// offers in `Sec-WebSocket-Protocol`;
+    /// [`Connection::subprotocol`](crate::Connection::subprotocol) tells which. A client offering
     /// none of them is still accepted, without a subprotocol.
     pub fn protocols<I, P>(mut self, protocols: I) -> Self
     where

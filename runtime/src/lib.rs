@@ -35,6 +35,11 @@ pub use request::Request;
 pub use route::Route;
 pub use websockets::{RouterExt, WebSockets};
 
+/// Makes a WebSocket route of an inherent impl block whose methods are the
+/// events: `#[websocket_route("/ws", max_payload = 65536)] impl Chat { … }`
+/// implements [`Route`] for `Chat`.
+pub use wsroute_macros::websocket_route;
+
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;

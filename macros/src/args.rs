@@ -1,0 +1,287 @@
+//! The attribute's arguments: `("/path", max_payload = 65536)`.
+
+use proc_macro2::{Span, TokenStream};
+use syn::ext::IdentExt;
+use syn::parse::{ParseStream, Parser};
+use syn::{Error, Expr, ExprLit, ExprUnary, Ident, Lit, LitInt, LitStr, Token, UnOp};
+
+use crate::errors::Errors;
+use crate::suggest;
+
+mod kw {
+    syn::custom_keyword!(max_payload);
+}
+
+/// The keys accepted after the path, for suggestions.
+const KEYS: &[&str] = &["max_payload"];
+
+/// The arguments, checked: the path is a literal starting with `/`, the
+/// limit a positive `u64`.
+pub(crate) struct RouteArgs {
+    pub(crate) path: LitStr,
+    pub(crate) max_payload: Option<MaxPayload>,
+}
+
+/// `max_payload = N`, with the key kept so generated code can point at it.
+pub(crate) struct MaxPayload {
+    pub(crate) key: kw::max_payload,
+    pub(crate) bytes: u64,
+}
+
+/// Parses and checks the arguments, reporting every mistake at once.
+pub(crate) fn parse(tokens: TokenStream) -> syn::Result<RouteArgs> {
+    let mut errors = Errors::default();
+    let parsed = (|input: ParseStream| parse_args(input, &mut errors)).parse2(tokens);
+    let args = errors.take(parsed).flatten();
+    errors.finish()?;
+    Ok(args.expect("a path that is missing or invalid is an error"))
+}
+
+/// Returns `None` when a mistake was recorded in `errors`; a syntax error
+/// that stops parsing is returned as `Err`.
+fn parse_args(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<RouteArgs>> {
+    if input.is_empty() {
+        return Err(Error::new(
+            Span::call_site(),
+            "missing route path: write `#[websocket_route(\"/ws\")]`",
+        ));
+    }
+    // `(max_payload = 1)`: the path is missing, and the first key needs no
+    // comma before it.
+    let mut first = input.peek(Ident::peek_any) && input.peek2(Token![=]);
+    let path = if first {
+        errors.push(Error::new(
+            input.span(),
+            "missing route path: write it first, `#[websocket_route(\"/ws\", ...)]`",
+        ));
+        None
+    } else {
+        parse_path(input, errors)?
+    };
+
+    let mut max_payload = None;
+    let mut seen_max_payload = false;
+    while !input.is_empty() {
+        if !first {
+            input.parse::<Token![,]>()?;
+            if input.is_empty() {
+                break;
+            }
+        }
+        first = false;
+
+        let lookahead = input.lookahead1();
+        if lookahead.peek(kw::max_payload) {
+            let key: kw::max_payload = input.parse()?;
+            input.parse::<Token![=]>()?;
+            let value: Expr = input.parse()?;
+            if seen_max_payload {
+                errors.push(Error::new(key.span, "`max_payload` given twice"));
+            } else if let Some(bytes) = errors.take(max_payload_bytes(&value)) {
+                max_payload = Some(MaxPayload { key, bytes });
+            }
+            seen_max_payload = true;
+        } else if input.peek(Ident::peek_any) {
+            let key = input.call(Ident::parse_any)?;
+            if input.peek(Token![=]) {
+                input.parse::<Token![=]>()?;
+                input.parse::<Expr>()?;
+            }
+            errors.push(unknown_key(&key));
+        } else {
+            return Err(lookahead.error());
+        }
+    }
+    Ok(path.map(|path| RouteArgs { path, max_payload }))
+}
+
+/// The first argument. An invalid path is recorded in `errors` and parsing
+/// goes on, to report the other arguments' mistakes too.
+fn parse_path(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<LitStr>> {
+    if input.peek(LitStr) {
+        let path: LitStr = input.parse()?;
+        return Ok(errors.take(check_path(&path).map(|()| path)));
+    }
+    let expr: Expr = input.parse()?;
+    errors.push(Error::new_spanned(
+        &expr,
+        "the route path must be a string literal, e.g. `\"/ws\"` (constants cannot be used here)",
+    ));
+    Ok(None)
+}
+
+fn check_path(path: &LitStr) -> syn::Result<()> {
+    let value = path.value();
+    if !value.starts_with('/') {
+        let message = format!("route path must start with `/`: write `\"/{value}\"`");
+        return Err(Error::new(path.span(), message));
+    }
+    // axum 0.8 panics at startup on the 0.7 syntax; say it at compile time.
+    if value
+        .split('/')
+        .any(|s| s.starts_with(':') || s.starts_with('*'))
+    {
+        let fixed: Vec<String> = value
+            .split('/')
+            .map(|segment| match segment.strip_prefix(':') {
+                Some(name) => format!("{{{name}}}"),
+                None if segment.starts_with('*') => format!("{{{segment}}}"),
+                None => segment.to_owned(),
+            })
+            .collect();
+        let message = format!(
+            "path parameters are written in braces: write `\"{}\"`",
+            fixed.join("/")
+        );
+        return Err(Error::new(path.span(), message));
+    }
+    Ok(())
+}
+
+fn max_payload_bytes(value: &Expr) -> syn::Result<u64> {
+    const HELP: &str =
+        "write a number of bytes, e.g. `max_payload = 65536`, or `u64::MAX` for no limit";
+    match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(int), ..
+        }) => positive_int(int),
+        Expr::Path(path) if path.qself.is_none() && is_u64_max(&path.path) => Ok(u64::MAX),
+        Expr::Unary(ExprUnary {
+            op: UnOp::Neg(_), ..
+        }) => Err(Error::new_spanned(
+            value,
+            format!("`max_payload` cannot be negative: {HELP}"),
+        )),
+        _ => Err(Error::new_spanned(
+            value,
+            format!("`max_payload` must be an integer literal: {HELP}"),
+        )),
+    }
+}
+
+fn positive_int(int: &LitInt) -> syn::Result<u64> {
+    if !matches!(int.suffix(), "" | "u64") {
+        let message = format!(
+            "`max_payload` is a `u64`: write `{}` without the `{}` suffix",
+            int.base10_digits(),
+            int.suffix()
+        );
+        return Err(Error::new(int.span(), message));
+    }
+    match int.base10_parse::<u64>() {
+        Ok(0) => Err(Error::new(
+            int.span(),
+            "`max_payload = 0` would refuse every non-empty message: write a number of bytes, e.g. `65536`, or `u64::MAX` for no limit",
+        )),
+        Ok(bytes) => Ok(bytes),
+        Err(_) => Err(Error::new(
+            int.span(),
+            "`max_payload` is at most `u64::MAX`, which turns the limit off: write `u64::MAX`",
+        )),
+    }
+}
+
+fn is_u64_max(path: &syn::Path) -> bool {
+    let names: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    path.segments.iter().all(|s| s.arguments.is_none())
+        && matches!(names[..], ["u64", "MAX"] | ["core" | "std", "u64", "MAX"])
+}
+
+fn unknown_key(key: &Ident) -> Error {
+    let name = key.unraw().to_string();
+    let message = match suggest::nearest(&name, KEYS) {
+        Some(known) => format!("unknown argument `{name}`, did you mean `{known}`?"),
+        None => format!(
+            "unknown argument `{name}`: after the path, the only argument is `max_payload = <bytes>`"
+        ),
+    };
+    Error::new(key.span(), message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn error_of(tokens: TokenStream) -> String {
+        match parse(tokens) {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => e
+                .into_iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join(" | "),
+        }
+    }
+
+    #[test]
+    fn parses_path_and_limit() {
+        let args = parse(quote!("/rooms/{id}", max_payload = 65536,)).unwrap();
+        assert_eq!(args.path.value(), "/rooms/{id}");
+        assert_eq!(args.max_payload.unwrap().bytes, 65536);
+
+        let args = parse(quote!("/ws")).unwrap();
+        assert!(args.max_payload.is_none());
+    }
+
+    #[test]
+    fn accepts_u64_max_spelt_either_way() {
+        for tokens in [
+            quote!("/", max_payload = u64::MAX),
+            quote!("/", max_payload = 18446744073709551615),
+            quote!("/", max_payload = 18_446_744_073_709_551_615u64),
+            quote!("/", max_payload = core::u64::MAX),
+        ] {
+            assert_eq!(parse(tokens).unwrap().max_payload.unwrap().bytes, u64::MAX);
+        }
+    }
+
+    #[test]
+    fn explains_bad_paths() {
+        assert_eq!(
+            error_of(quote!()),
+            "missing route path: write `#[websocket_route(\"/ws\")]`"
+        );
+        assert!(error_of(quote!(max_payload = 1)).starts_with("missing route path"));
+        assert!(error_of(quote!(PATH)).starts_with("the route path must be a string literal"));
+        assert_eq!(
+            error_of(quote!("ws")),
+            "route path must start with `/`: write `\"/ws\"`"
+        );
+        assert_eq!(
+            error_of(quote!("/rooms/:id/*rest")),
+            "path parameters are written in braces: write `\"/rooms/{id}/{*rest}\"`"
+        );
+    }
+
+    #[test]
+    fn explains_bad_limits() {
+        assert!(error_of(quote!("/", max_payload = 0)).starts_with("`max_payload = 0`"));
+        assert!(error_of(quote!("/", max_payload = -1)).contains("cannot be negative"));
+        assert!(error_of(quote!("/", max_payload = "64")).contains("must be an integer literal"));
+        assert!(error_of(quote!("/", max_payload = 1.5)).contains("must be an integer literal"));
+        assert!(error_of(quote!("/", max_payload = 64 * 1024)).contains("integer literal"));
+        assert!(error_of(quote!("/", max_payload = 5u8)).contains("without the `u8` suffix"));
+        assert!(error_of(quote!("/", max_payload = 18446744073709551616)).contains("at most"));
+    }
+
+    #[test]
+    fn explains_bad_keys() {
+        assert_eq!(
+            error_of(quote!("/", max_paylod = 1)),
+            "unknown argument `max_paylod`, did you mean `max_payload`?"
+        );
+        assert!(error_of(quote!("/", timeout = 1)).contains("the only argument is"));
+        assert_eq!(
+            error_of(quote!("/", max_payload = 1, max_payload = 2)),
+            "`max_payload` given twice"
+        );
+    }
+
+    #[test]
+    fn reports_every_mistake() {
+        let all = error_of(quote!("ws", max_payload = 0, size = 1));
+        assert_eq!(all.matches(" | ").count(), 2, "{all}");
+    }
+}

@@ -1,0 +1,147 @@
+//! What the model must satisfy before it is expanded: event names, receivers,
+//! parameter counts, no generics. Parameter *types* are left to rustc: the
+//! expansion puts its type errors under the user's types.
+
+use syn::{Error, Generics, ReturnType, Type};
+
+use crate::errors::Errors;
+use crate::model::{Event, Method, RouteImpl, type_name};
+use crate::suggest;
+
+/// Checks everything, and reports every mistake together.
+pub(crate) fn check(route: &RouteImpl) -> syn::Result<()> {
+    let mut errors = Errors::default();
+    let item = &route.item;
+    if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
+        let message = "generic impl blocks are not supported: a route has one concrete state type; write the impl for concrete types, without `<...>` after `impl`";
+        let generics = &item.generics;
+        match &generics.where_clause {
+            Some(bounds) if generics.params.is_empty() => {
+                errors.push(Error::new_spanned(bounds, message));
+            }
+            _ => errors.push(Error::new_spanned(generics, message)),
+        }
+    }
+    for method in &route.methods {
+        match method.event {
+            Some(event) => {
+                errors.take(check_event(event, method));
+            }
+            None => errors.push(unknown_event(method, &item.self_ty)),
+        }
+    }
+    errors.finish()
+}
+
+fn unknown_event(method: &Method, self_ty: &Type) -> Error {
+    let name = method.sig.ident.to_string();
+    let names: Vec<&str> = Event::ALL.iter().map(|e| e.name()).collect();
+    let helpers = format!(
+        "helper methods go in a separate `impl {} {{ ... }}` block without the attribute",
+        type_name(self_ty)
+    );
+    let message = match suggest::nearest(&name, &names) {
+        Some(event) => format!("unknown event `{name}`, did you mean `{event}`? ({helpers})"),
+        None => format!(
+            "unknown event `{name}`: the events are `accept`, `open`, `message`, `error` and `close`; {helpers}"
+        ),
+    };
+    Error::new_spanned(&method.sig.ident, message)
+}
+
+fn check_event(event: Event, method: &Method) -> syn::Result<()> {
+    let sig = &method.sig;
+    let mut errors = Errors::default();
+    if let Some(unsafety) = &sig.unsafety {
+        let message = format!("`{}` cannot be `unsafe`", event.name());
+        errors.push(Error::new_spanned(unsafety, message));
+    }
+    errors.take(check_generics(&sig.generics));
+    if event == Event::Accept {
+        errors.take(check_accept(method));
+    } else {
+        errors.take(check_handler(event, method));
+    }
+    errors.finish()
+}
+
+/// The forwarding call cannot choose type parameters, and named lifetimes
+/// would not exist in the generated impl.
+fn check_generics(generics: &Generics) -> syn::Result<()> {
+    if generics.params.is_empty() {
+        return Ok(());
+    }
+    Err(Error::new_spanned(
+        generics,
+        "generic events are not supported: remove the parameters and name the types (the macro calls the event and cannot choose them)",
+    ))
+}
+
+fn check_accept(method: &Method) -> syn::Result<()> {
+    let mut errors = Errors::default();
+    if let Some(receiver) = method.receiver() {
+        errors.push(Error::new_spanned(
+            receiver,
+            "`accept` builds the state, so it takes no `self`: remove it; its arguments are extractors, e.g. `fn accept(req: Request) -> Option<Self>`",
+        ));
+    }
+    for param in method.params() {
+        if let Type::ImplTrait(ty) = &*param.ty {
+            errors.push(Error::new_spanned(
+                ty,
+                "`impl Trait` arguments are not supported: name the extractor's type",
+            ));
+        }
+    }
+    if let ReturnType::Default = method.sig.output {
+        errors.push(Error::new_spanned(
+            &method.sig.ident,
+            "`accept` must return the state or a refusal: `-> Option<Self>`, `-> Result<Self, E>`, or `-> bool` when the state is `Default`",
+        ));
+    }
+    errors.finish()
+}
+
+fn check_handler(event: Event, method: &Method) -> syn::Result<()> {
+    let sig = &method.sig;
+    let name = event.name();
+    match method.receiver() {
+        None => {
+            let message = format!(
+                "`{name}` needs `&mut self` or `&self` first: `{}`",
+                event.signature()
+            );
+            return Err(Error::new(sig.paren_token.span.join(), message));
+        }
+        Some(receiver) if !matches!(*receiver.ty, Type::Reference(_)) => {
+            return Err(Error::new(
+                receiver.self_token.span,
+                "take `&mut self` or `&self`: the runtime keeps the route's state, the events borrow it",
+            ));
+        }
+        Some(_) => {}
+    }
+    let mut errors = Errors::default();
+    let expected = event.parameters().len();
+    let found = method.params().count();
+    if found != expected {
+        let message = format!(
+            "`{name}` takes {expected} {} after `self`, not {found}: `{}`",
+            if expected == 1 {
+                "parameter"
+            } else {
+                "parameters"
+            },
+            event.signature()
+        );
+        errors.push(Error::new(sig.paren_token.span.join(), message));
+    }
+    if let ReturnType::Type(_, ty) = &sig.output {
+        let unit = matches!(&**ty, Type::Tuple(t) if t.elems.is_empty());
+        if !unit {
+            let message = format!("`{name}` returns nothing: remove `-> {}`", type_name(ty));
+            errors.push(Error::new_spanned(ty, message));
+        }
+    }
+    errors.finish()
+}

@@ -1,0 +1,16 @@
+use axum::Router;
+use wsroute::{CloseReason, Connection, RouterExt, WebSockets};
+
+#[derive(Default)]
+struct Chat;
+
+#[wsroute::websocket_route("/ws")]
+impl Chat {
+    fn close(&mut self, _conn: &Connection, reason: &CloseReason) {
+        eprintln!("{reason}");
+    }
+}
+
+fn main() {
+    let _app: Router = Router::new().websocket::<Chat>(&WebSockets::default());
+}

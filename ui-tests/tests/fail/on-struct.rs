@@ -1,0 +1,6 @@
+#[wsroute::websocket_route("/ws")]
+struct Chat;
+
+fn main() {
+    let _ = Chat;
+}
