@@ -12,14 +12,16 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::time::Duration;
 
+use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, Sleep};
 
 use crate::connection::{Command, Connection};
 use crate::error::{CloseReason, Error, ErrorKind};
 use crate::proto::{CloseCode, Event, ServerConnection};
 use crate::route::Route;
+use crate::transport::Transport;
 
 /// Per-connection settings, resolved from the global config and the route.
 #[derive(Debug, Clone, Copy)]
@@ -41,7 +43,7 @@ enum Ending {
 
 /// What woke the loop.
 enum Wake {
-    Read(io::Result<usize>),
+    Readable(io::Result<()>),
     Sends,
     Shutdown,
     CloseTimeout,
@@ -49,17 +51,23 @@ enum Wake {
 
 /// Most slices handed to one vectored write.
 const MAX_IOVECS: usize = 64;
+/// Most bytes read in one wake-up before the frames are handled, so one
+/// fast client cannot make the task read forever.
+const MAX_READ_PER_WAKE: usize = 1 << 20;
 
 /// Runs one upgraded connection to its end, calling `route`'s events.
-pub(crate) async fn run<R, S, IO>(
-    mut io: IO,
+/// `early` holds bytes the client sent right behind its handshake, which
+/// the HTTP server had already read.
+pub(crate) async fn run<R, S, T>(
+    mut io: T,
+    early: Bytes,
     mut route: R,
     conn: Connection,
     settings: Settings,
     shutdown: Pin<&mut (dyn Future<Output = ()> + Send)>,
 ) where
     R: Route<S>,
-    IO: AsyncRead + AsyncWrite + Unpin,
+    T: Transport,
 {
     let mut proto = ServerConnection::new(settings.max_payload);
     let mut shutdown = shutdown;
@@ -70,6 +78,10 @@ pub(crate) async fn run<R, S, IO>(
 
     if guarded(route.open(&conn)).await.is_err() {
         abort_after_panic(&mut proto);
+    }
+    if !early.is_empty() {
+        proto.receive(&early);
+        dispatch(&mut route, &conn, &mut proto).await;
     }
 
     let ending = loop {
@@ -90,7 +102,7 @@ pub(crate) async fn run<R, S, IO>(
 
         let wake = tokio::select! {
             biased;
-            read = io.read_buf(proto.read_buf()) => Wake::Read(read),
+            ready = io.readable() => Wake::Readable(ready),
             () = conn.woken() => Wake::Sends,
             () = &mut shutdown, if !shutdown_seen => Wake::Shutdown,
             () = &mut close_deadline, if deadline_armed => Wake::CloseTimeout,
@@ -98,17 +110,25 @@ pub(crate) async fn run<R, S, IO>(
         conn.set_in_handler(true);
 
         match wake {
-            Wake::Read(Ok(0)) => {
-                break Ending::Io(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the client closed the TCP connection without a close frame",
-                ));
-            }
-            Wake::Read(Ok(_)) => {
+            Wake::Readable(Ok(())) => {
+                let read = read_available(&mut io, &mut proto);
+                // Frames that arrived before an end of stream or an error
+                // are still handled, in order.
                 proto.process();
                 dispatch(&mut route, &conn, &mut proto).await;
+                match read {
+                    Ok(true) => {}
+                    Ok(false) if proto.is_finished() => {}
+                    Ok(false) => {
+                        break Ending::Io(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "the client closed the TCP connection without a close frame",
+                        ));
+                    }
+                    Err(e) => break Ending::Io(e),
+                }
             }
-            Wake::Read(Err(e)) => break Ending::Io(e),
+            Wake::Readable(Err(e)) => break Ending::Io(e),
             Wake::Sends => {}
             Wake::Shutdown => {
                 shutdown_seen = true;
@@ -137,6 +157,20 @@ pub(crate) async fn run<R, S, IO>(
     if polite {
         end_tcp(&mut io, &mut proto, settings.close_timeout).await;
     }
+}
+
+/// Reads every byte the transport has, up to [`MAX_READ_PER_WAKE`], into
+/// the core's buffer. Returns false at the end of the stream.
+fn read_available<T: Transport>(io: &mut T, proto: &mut ServerConnection) -> io::Result<bool> {
+    let mut total = 0;
+    while total < MAX_READ_PER_WAKE {
+        match io.try_read_buf(proto.read_buf())? {
+            Some(0) => return Ok(false),
+            Some(n) => total += n,
+            None => break,
+        }
+    }
+    Ok(true)
 }
 
 /// Hands each event of the last read to the route, in order.
@@ -216,17 +250,20 @@ async fn flush<IO: AsyncWrite + Unpin>(
 /// close), so we read until it closes too: closing a socket with unread
 /// bytes sends a reset, which can destroy our close frame before the
 /// client reads it.
-async fn end_tcp<IO>(io: &mut IO, proto: &mut ServerConnection, timeout: Duration)
-where
-    IO: AsyncRead + AsyncWrite + Unpin,
-{
+async fn end_tcp<T: Transport>(io: &mut T, proto: &mut ServerConnection, timeout: Duration) {
     let linger = proto.is_failed();
     let finish = async {
         flush(io, proto).await?;
         io.shutdown().await?;
         if linger {
-            let mut sink = [0u8; 1024];
-            while io.read(&mut sink).await? > 0 {}
+            let mut sink = BytesMut::new();
+            loop {
+                io.readable().await?;
+                match io.try_read_buf(&mut sink)? {
+                    Some(0) => break,
+                    _ => sink.clear(),
+                }
+            }
         }
         io::Result::Ok(())
     };
@@ -276,5 +313,64 @@ fn close_reason(proto: &ServerConnection) -> CloseReason {
             reason: String::new(),
             clean: false,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::__private::{Parts, Response};
+    use crate::message::Message;
+    use crate::transport::Buffered;
+
+    struct Echo;
+
+    impl Route for Echo {
+        const PATH: &'static str = "/";
+
+        async fn accept(_: &mut Parts, _: &()) -> Result<Self, Response> {
+            Ok(Echo)
+        }
+
+        async fn message(&mut self, conn: &Connection, msg: Message) {
+            conn.send(msg).unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn runs_over_any_byte_stream_through_buffered() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        let task = tokio::spawn(async move {
+            let conn = Connection::new(1, None, None, 1 << 20);
+            let settings = Settings {
+                max_payload: None,
+                close_timeout: Duration::from_secs(1),
+            };
+            let shutdown = std::pin::pin!(std::future::pending::<()>());
+            run(
+                Buffered::new(server),
+                Bytes::from_static(b"\x81\x82\0\0\0\0hi"),
+                Echo,
+                conn,
+                settings,
+                shutdown,
+            )
+            .await;
+        });
+        // The early bytes: a text frame masked with a zero key.
+        let mut echo = [0u8; 4];
+        client.read_exact(&mut echo).await.unwrap();
+        assert_eq!(&echo, b"\x81\x02hi");
+        // A masked close; the server echoes it and ends the stream.
+        client
+            .write_all(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xE8])
+            .await
+            .unwrap();
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.ends_with(&[0x88, 0x02, 0x03, 0xE8]), "{rest:x?}");
+        task.await.unwrap();
     }
 }

@@ -23,6 +23,7 @@ mod message;
 pub mod proto;
 mod request;
 mod route;
+mod transport;
 mod websockets;
 
 pub use config::{Config, DEFAULT_MAX_PAYLOAD};

@@ -13,7 +13,9 @@ use axum::response::Response;
 use axum::routing::MethodRouter;
 use http::StatusCode;
 use hyper::upgrade::OnUpgrade;
+use bytes::Bytes;
 use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -22,6 +24,7 @@ use crate::connection::Connection;
 use crate::driver::{self, Settings};
 use crate::handshake;
 use crate::route::Route;
+use crate::transport::Buffered;
 
 /// The WebSocket side of a server: settings shared by its routes, and the
 /// open connections, so they can all be closed at shutdown — Crow's `app`
@@ -164,12 +167,29 @@ impl WebSockets {
         };
         let shutdown = self.inner.shutdown.clone().cancelled_owned();
         self.inner.connections.spawn(async move {
-            match on_upgrade.await {
-                Ok(upgraded) => {
-                    let shutdown = std::pin::pin!(shutdown);
-                    driver::run(TokioIo::new(upgraded), route, conn, settings, shutdown).await;
+            let upgraded = match on_upgrade.await {
+                Ok(upgraded) => upgraded,
+                Err(e) => {
+                    tracing::debug!(error = %e, "WebSocket upgrade did not complete");
+                    return;
                 }
-                Err(e) => tracing::debug!(error = %e, "WebSocket upgrade did not complete"),
+            };
+            let shutdown = std::pin::pin!(shutdown);
+            // Under `axum::serve` the connection is a plain TCP stream:
+            // take it back from hyper to read it on readiness, without
+            // a buffer while idle and without hyper's indirection.
+            match upgraded.downcast::<TokioIo<TcpStream>>() {
+                Ok(parts) => {
+                    let tcp = parts.io.into_inner();
+                    // Frames are written whole, in batches: Nagle's delay
+                    // would only hold the last one back.
+                    let _ = tcp.set_nodelay(true);
+                    driver::run(tcp, parts.read_buf, route, conn, settings, shutdown).await;
+                }
+                Err(upgraded) => {
+                    let io = Buffered::new(TokioIo::new(upgraded));
+                    driver::run(io, Bytes::new(), route, conn, settings, shutdown).await;
+                }
             }
         });
         handshake::switching_protocols(accept, protocol)

@@ -298,3 +298,19 @@ async fn shutdown_sends_1001_and_waits_for_the_close_event() {
     );
     assert_eq!(server.sockets.open_connections(), 0);
 }
+
+#[tokio::test]
+async fn frames_sent_together_with_the_handshake_are_not_lost() {
+    let server = serve::<0>(Config::default()).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    // One write: the upgrade request and two frames behind it, which the
+    // HTTP server reads along with the request.
+    let mut bytes = UPGRADE.as_bytes().to_vec();
+    bytes.extend(frame(0x81, b"early", true));
+    bytes.extend(frame(0x81, b"bird", true));
+    stream.write_all(&bytes).await.unwrap();
+    let head = http(&mut stream, "").await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert_eq!(read_frame(&mut stream).await, (0x81, b"early".to_vec()));
+    assert_eq!(read_frame(&mut stream).await, (0x81, b"bird".to_vec()));
+}

@@ -19,8 +19,8 @@ const READ_CHUNK: usize = 4 * 1024;
 /// The most spare room reserved at once for a large frame still arriving,
 /// so an untrusted length header never sizes an allocation.
 const MAX_READ_RESERVE: usize = 256 * 1024;
-/// Buffers larger than this are given back once they are empty.
-const KEEP_IDLE: usize = 16 * 1024;
+/// An output buffer larger than this is given back once written.
+const KEEP_IDLE: usize = 4 * 1024;
 
 /// Where the connection stands in the close handshake (RFC 6455 §7).
 ///
@@ -122,8 +122,6 @@ pub struct ServerConnection {
     /// The most a message may hold; `u64::MAX` for no limit.
     max_payload: u64,
     recv: BytesMut,
-    /// The largest capacity `recv` has had since it was last given back.
-    recv_high_water: usize,
     frame: Option<FrameInProgress>,
     message: Option<MessageInProgress>,
     utf8: Utf8Validator,
@@ -146,7 +144,6 @@ impl ServerConnection {
             reading: true,
             max_payload: max_payload.unwrap_or(u64::MAX),
             recv: BytesMut::new(),
-            recv_high_water: 0,
             frame: None,
             message: None,
             utf8: Utf8Validator::default(),
@@ -186,7 +183,6 @@ impl ServerConnection {
         if self.recv.capacity() - self.recv.len() < want / 2 {
             self.recv.reserve(want);
         }
-        self.recv_high_water = self.recv_high_water.max(self.recv.capacity());
         &mut self.recv
     }
 
@@ -217,11 +213,10 @@ impl ServerConnection {
                 break;
             }
         }
-        if !self.accepts_input() {
+        // An empty buffer is given back at once: an idle connection holds
+        // none, and payloads handed out keep only their own bytes alive.
+        if !self.accepts_input() || self.recv.is_empty() {
             self.recv = BytesMut::new();
-        } else if self.recv.is_empty() && self.recv_high_water > KEEP_IDLE {
-            self.recv = BytesMut::new();
-            self.recv_high_water = 0;
         }
     }
 
