@@ -2,7 +2,6 @@
 //! the events the route saw, in order, and the close code and reason on the
 //! wire. `close` must run exactly once in each.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -17,27 +16,9 @@ use wsroute::{
     SendError, WebSockets,
 };
 
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<String>>>);
+mod event_log;
 
-impl Log {
-    fn push(&self, event: String) {
-        self.0.lock().unwrap().push(event);
-    }
-
-    async fn until_closed(&self) -> Vec<String> {
-        for _ in 0..500 {
-            let events = self.0.lock().unwrap().clone();
-            if events.iter().any(|e| e.starts_with("close")) {
-                // Give a duplicate close the chance to show up.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                return self.0.lock().unwrap().clone();
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("no close event: {:?}", self.0.lock().unwrap());
-    }
-}
+use event_log::Log;
 
 /// Records events; commands in text messages make it act.
 struct Scripted {
@@ -323,7 +304,7 @@ async fn server_shutdown() {
         .await
         .expect("shutdown waits only for the close handshakes")
         .unwrap();
-    let events = server.log.0.lock().unwrap().clone();
+    let events = server.log.events();
     let closes = events.iter().filter(|e| e.starts_with("close")).count();
     assert_eq!(closes, 2, "{events:?}");
     assert!(events.contains(&r#"close 1001 "server shutting down" clean=true"#.to_owned()));

@@ -1,7 +1,6 @@
 //! A real server on 127.0.0.1, driven by hand-written frames over a raw TCP
 //! socket: what goes on the wire, and which events the route sees.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -9,27 +8,9 @@ use tokio::net::TcpStream;
 use wsroute::__private::{Parts, Response};
 use wsroute::{CloseReason, Config, Connection, Error, Message, Route, RouterExt, WebSockets};
 
-/// Every event a route saw, as text, shared with the test.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<String>>>);
+mod event_log;
 
-impl Log {
-    fn push(&self, event: String) {
-        self.0.lock().unwrap().push(event);
-    }
-
-    /// Waits until the `close` event is in, then returns all events.
-    async fn until_closed(&self) -> Vec<String> {
-        for _ in 0..500 {
-            let events = self.0.lock().unwrap().clone();
-            if events.iter().any(|e| e.starts_with("close")) {
-                return events;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("no close event: {:?}", self.0.lock().unwrap());
-    }
-}
+use event_log::Log;
 
 /// Echoes, and logs every event. Generic over the route's limit.
 struct Recorder<const LIMIT: u64> {
@@ -279,7 +260,7 @@ async fn plain_get_gets_426_and_bad_handshakes_get_4xx() {
             "{request:?} -> {head}"
         );
     }
-    assert!(server.log.0.lock().unwrap().is_empty(), "accept never ran");
+    assert!(server.log.events().is_empty(), "accept never ran");
 }
 
 #[tokio::test]
