@@ -1,0 +1,243 @@
+//! The echo-throughput run: N connections, each keeping K messages in
+//! flight, for a warm-up and then a measured interval.
+//!
+//! Per connection, one task: it writes K frames at once, and every read
+//! that completes n replies is answered with n new frames in one write
+//! (slices of a pre-masked template). Reads go into one large buffer per
+//! thread, and replies are parsed there in place, so an idle connection
+//! holds no buffer and a busy one copies nothing.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use tokio::io::Interest;
+use tokio::net::TcpStream;
+use tokio::task::JoinSet;
+
+use crate::wire::{self, FrameTemplate, MessageShape, ReplyParser};
+
+/// Before the measured interval: replies are not counted.
+pub(crate) const WARMUP: u8 = 0;
+/// Replies count.
+pub(crate) const MEASURE: u8 = 1;
+/// The run is over: tasks stop at their next reply.
+pub(crate) const STOP: u8 = 2;
+
+/// Big enough for several 64 KiB replies per read.
+const SCRATCH_LEN: usize = 512 * 1024;
+
+/// Connections opening (and upgrading) at once.
+const CONNECT_CONCURRENCY: usize = 128;
+
+/// What one thread of the load generator drives.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub(crate) addr: String,
+    pub(crate) shape: MessageShape,
+    pub(crate) connections: usize,
+    pub(crate) in_flight: usize,
+    /// Replies per connection whose payload is compared byte for byte.
+    pub(crate) verify: u64,
+}
+
+/// What one thread counted during the measured interval.
+#[derive(Debug)]
+pub(crate) struct Tally {
+    pub(crate) messages: u64,
+    /// Round trips in nanoseconds.
+    pub(crate) latency: Histogram<u64>,
+}
+
+impl Tally {
+    pub(crate) fn new() -> Self {
+        Self {
+            messages: 0,
+            // 1 ns to 100 s at 3 significant digits.
+            latency: Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("valid bounds"),
+        }
+    }
+}
+
+/// What every task of one thread shares.
+struct Shared {
+    phase: Arc<AtomicU8>,
+    template: FrameTemplate,
+    expected: Vec<u8>,
+    scratch: RefCell<Vec<u8>>,
+    tally: RefCell<Tally>,
+}
+
+/// Opens this thread's connections (with handshakes, `CONNECT_CONCURRENCY`
+/// at a time).
+pub(crate) async fn open_all(plan: &Plan) -> io::Result<Vec<(TcpStream, Vec<u8>)>> {
+    let mut streams = Vec::with_capacity(plan.connections);
+    let mut pending = JoinSet::new();
+    for _ in 0..plan.connections {
+        if pending.len() >= CONNECT_CONCURRENCY {
+            streams.push(joined(pending.join_next().await)?);
+        }
+        let addr = plan.addr.clone();
+        let raw = plan.shape.raw;
+        pending.spawn(async move { wire::connect(&addr, raw).await });
+    }
+    while let Some(result) = pending.join_next().await {
+        streams.push(joined(Some(result))?);
+    }
+    Ok(streams)
+}
+
+fn joined<T>(result: Option<Result<io::Result<T>, tokio::task::JoinError>>) -> io::Result<T> {
+    match result {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => Err(io::Error::other(e)),
+        None => Err(io::Error::other("no connection task left")),
+    }
+}
+
+/// Drives `streams` until the phase becomes [`STOP`]; returns what was
+/// counted while it was [`MEASURE`]. The first error of any connection
+/// ends the run.
+pub(crate) async fn drive(
+    plan: &Plan,
+    streams: Vec<(TcpStream, Vec<u8>)>,
+    phase: Arc<AtomicU8>,
+) -> io::Result<Tally> {
+    let shared = Rc::new(Shared {
+        phase,
+        template: FrameTemplate::new(&plan.shape, plan.in_flight),
+        expected: plan.shape.expected_reply_payload(),
+        scratch: RefCell::new(vec![0; SCRATCH_LEN]),
+        tally: RefCell::new(Tally::new()),
+    });
+    let local = tokio::task::LocalSet::new();
+    let mut tasks = JoinSet::new();
+    for (stream, leftover) in streams {
+        let parser = ReplyParser::new(&plan.shape, plan.verify);
+        let task = connection(stream, leftover, parser, plan.in_flight, shared.clone());
+        tasks.spawn_local_on(task, &local);
+    }
+    let phase = shared.phase.clone();
+    let mut watcher = std::pin::pin!(async move {
+        while phase.load(Ordering::Relaxed) != STOP {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    let failure = local
+        .run_until(async {
+            loop {
+                tokio::select! {
+                    () = &mut watcher => break None,
+                    next = tasks.join_next() => match next {
+                        Some(Ok(Ok(()))) => {}
+                        Some(Ok(Err(e))) => break Some(e),
+                        Some(Err(e)) => break Some(io::Error::other(e)),
+                        // Every task saw the phase turn to STOP.
+                        None => break None,
+                    },
+                }
+            }
+        })
+        .await;
+    // The tasks hold `shared`: drop them before taking the tally.
+    drop(tasks);
+    drop(local);
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let shared = Rc::into_inner(shared).expect("tasks were dropped");
+    Ok(shared.tally.into_inner())
+}
+
+/// One connection's loop: keep `in_flight` messages outstanding.
+async fn connection(
+    stream: TcpStream,
+    leftover: Vec<u8>,
+    mut parser: ReplyParser,
+    in_flight: usize,
+    shared: Rc<Shared>,
+) -> io::Result<()> {
+    let frame_len = shared.template.frame_len();
+    // Bytes of the endless frame stream still to be written.
+    let mut owed = in_flight * frame_len;
+    let mut sent_at: VecDeque<Instant> = VecDeque::with_capacity(in_flight);
+    let start = Instant::now();
+    sent_at.extend(std::iter::repeat_n(start, in_flight));
+    if !leftover.is_empty() {
+        parser.feed(&leftover, &shared.expected)?;
+    }
+    loop {
+        if owed > 0 {
+            match stream.try_write(shared.template.next_slice(owed)) {
+                Ok(n) => owed -= n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let interest = if owed > 0 {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        let ready = stream.ready(interest).await?;
+        if !ready.is_readable() {
+            continue;
+        }
+        let done = match read_replies(&stream, &mut parser, &shared) {
+            Ok(done) => done,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        };
+        if done == 0 {
+            continue;
+        }
+        let now = Instant::now();
+        let phase = shared.phase.load(Ordering::Relaxed);
+        if phase == STOP {
+            return Ok(());
+        }
+        let mut tally = shared.tally.borrow_mut();
+        for _ in 0..done {
+            let sent = sent_at.pop_front().unwrap_or(now);
+            if phase == MEASURE {
+                let nanos = now.duration_since(sent).as_nanos() as u64;
+                tally.latency.saturating_record(nanos.max(1));
+            }
+        }
+        if phase == MEASURE {
+            tally.messages += done as u64;
+        }
+        drop(tally);
+        sent_at.extend(std::iter::repeat_n(now, done));
+        owed += done * frame_len;
+    }
+}
+
+/// One read into the shared buffer, parsed in place.
+fn read_replies(
+    stream: &TcpStream,
+    parser: &mut ReplyParser,
+    shared: &Shared,
+) -> io::Result<usize> {
+    let mut scratch = shared.scratch.borrow_mut();
+    let n = stream.try_read(&mut scratch)?;
+    if n == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the server closed the connection",
+        ));
+    }
+    if n < scratch.len() {
+        // A short read drained the socket: drop the readiness now instead
+        // of paying a read that returns WouldBlock on the next turn.
+        let _ = stream.try_io(Interest::READABLE, || {
+            Err::<(), _>(io::ErrorKind::WouldBlock.into())
+        });
+    }
+    parser.feed(&scratch[..n], &shared.expected)
+}

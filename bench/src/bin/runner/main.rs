@@ -1,0 +1,404 @@
+//! The benchmark runner: builds every server and the load generator in
+//! release mode, then, round by round, starts each server pinned to core 0
+//! and drives it from core 1 through every cell of the matrix, the servers
+//! alternating within each cell; then the idle-memory run. Writes
+//! `bench/results/latest.md`, `latest.json` and `throughput.svg`.
+//!
+//! ```sh
+//! cargo run --release -p wsroute-bench --bin runner            # the full run
+//! cargo run --release -p wsroute-bench --bin runner -- --quick # a smoke test
+//! ```
+
+mod machine;
+mod plan;
+mod process;
+mod results;
+mod svg;
+mod table;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use wsroute_bench::report::{LoadReport, MemoryReport};
+
+use machine::Machine;
+use plan::{Cell, SERVERS, Server};
+use process::Toolbox;
+use results::{MemoryRecord, Results, RunRecord};
+
+const USAGE: &str = "\
+usage: runner [options]
+  --quick                 1 round, short runs, a subset of the cells (a smoke test)
+  --servers a,b,c         servers to run (default all): tcp-echo, axum-echo,
+                          fastwebsockets-echo, wsroute-hand-echo, wsroute-echo
+  --rounds N              rounds (default 3)
+  --duration S            seconds measured per run (default 3)
+  --warmup S              seconds of warm-up per run (default 1)
+  --memory-connections N  connections of the idle-memory run (default 10000; 0 skips it)
+  --no-memory             skip the idle-memory run
+  --loadgen-threads T     load generator threads (default 1; all on its one core)
+  --server-flavor F       tokio runtime of the bench servers: current (default) or multi
+  --no-nodelay            bench servers leave Nagle's algorithm on (default: TCP_NODELAY)
+  --no-build              use the binaries already in target/release
+  --out DIR               where to write latest.{md,json} and throughput.svg
+                          (default bench/results)
+  --update-readme         also paste the tables into bench/README.md";
+
+#[derive(Debug)]
+struct Options {
+    quick: bool,
+    servers: Vec<Server>,
+    rounds: usize,
+    duration: f64,
+    warmup: f64,
+    memory_connections: usize,
+    loadgen_threads: usize,
+    /// Extra arguments for the bench servers (`--flavor`, `--no-nodelay`).
+    server_args: Vec<String>,
+    build: bool,
+    out: PathBuf,
+    update_readme: bool,
+}
+
+fn bench_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn parse_options() -> Result<Options, String> {
+    let mut o = Options {
+        quick: false,
+        servers: SERVERS.to_vec(),
+        rounds: 3,
+        duration: 3.0,
+        warmup: 1.0,
+        memory_connections: 10_000,
+        loadgen_threads: 1,
+        server_args: Vec::new(),
+        build: true,
+        out: bench_dir().join("results"),
+        update_readme: false,
+    };
+    let (mut rounds, mut duration, mut warmup) = (None, None, None);
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--quick" => o.quick = true,
+            "--servers" => {
+                let names = value()?;
+                o.servers = names
+                    .split(',')
+                    .map(|name| {
+                        SERVERS
+                            .iter()
+                            .find(|s| s.name == name.trim() || s.short == name.trim())
+                            .copied()
+                            .ok_or(format!("unknown server `{name}`"))
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            "--rounds" => rounds = Some(number::<usize>(&value()?)?.max(1)),
+            "--duration" => duration = Some(number(&value()?)?),
+            "--warmup" => warmup = Some(number(&value()?)?),
+            "--memory-connections" => o.memory_connections = number(&value()?)?,
+            "--no-memory" => o.memory_connections = 0,
+            "--loadgen-threads" => o.loadgen_threads = number::<usize>(&value()?)?.max(1),
+            "--server-flavor" => {
+                let flavor = value()?;
+                if flavor != "current" && flavor != "multi" {
+                    return Err("--server-flavor takes `current` or `multi`".into());
+                }
+                o.server_args.extend(["--flavor".to_owned(), flavor]);
+            }
+            "--no-nodelay" => o.server_args.push("--no-nodelay".into()),
+            "--no-build" => o.build = false,
+            "--out" => o.out = PathBuf::from(value()?),
+            "--update-readme" => o.update_readme = true,
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                std::process::exit(0)
+            }
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    if o.quick {
+        o.rounds = 1;
+        o.duration = 1.0;
+        o.warmup = 0.3;
+    }
+    o.rounds = rounds.unwrap_or(o.rounds);
+    o.duration = duration.unwrap_or(o.duration);
+    o.warmup = warmup.unwrap_or(o.warmup);
+    Ok(o)
+}
+
+fn number<T: std::str::FromStr>(s: &str) -> Result<T, String> {
+    s.parse().map_err(|_| format!("not a number: `{s}`"))
+}
+
+fn main() {
+    let options = parse_options().unwrap_or_else(|problem| {
+        eprintln!("{problem}\n{USAGE}");
+        std::process::exit(2)
+    });
+    if let Err(e) = run(&options) {
+        eprintln!("runner: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(o: &Options) -> io::Result<()> {
+    let workspace = bench_dir()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(bench_dir);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pinned = cores >= 2;
+    if pinned {
+        process::check_taskset()?;
+    } else {
+        eprintln!("runner: fewer than 2 cores: running unpinned, numbers will not compare");
+    }
+    if o.build {
+        process::build(&workspace, &o.servers)?;
+    }
+    let bin_dir = std::env::current_exe()?
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| workspace.join("target/release"));
+    let log_dir = std::env::temp_dir().join("wsroute-bench-logs");
+    std::fs::create_dir_all(&log_dir)?;
+    let tools = Toolbox {
+        workspace: workspace.clone(),
+        bin_dir,
+        cores: pinned.then_some((0, 1)),
+        log_dir,
+        server_args: o.server_args.clone(),
+    };
+    let needed = (o.memory_connections.max(1000) + 1024) as u64;
+    let fd_limit = process::raise_fd_limit(needed);
+    if fd_limit < needed {
+        eprintln!(
+            "runner: open-file limit {fd_limit} < {needed}; raise it (`ulimit -n {needed}`) \
+             or the 1000-connection and memory runs fail"
+        );
+    }
+
+    let cells = if o.quick {
+        plan::quick_matrix()
+    } else {
+        plan::full_matrix()
+    };
+    let mut machine = Machine::describe(&tools.workspace);
+    eprintln!(
+        "runner: {} servers × {} cells × {} rounds, {} s + {} s warm-up each; {}",
+        o.servers.len(),
+        cells.len(),
+        o.rounds,
+        o.duration,
+        o.warmup,
+        machine.one_line()
+    );
+
+    let mut results = Results::default();
+    for round in 0..o.rounds {
+        // Rotate the order each round, so no server always runs first.
+        let mut order = o.servers.clone();
+        let shift = round % order.len().max(1);
+        order.rotate_left(shift);
+        for cell in &cells {
+            for server in &order {
+                let record = echo_run(&tools, o, round, server, cell);
+                results.runs.push(record);
+            }
+        }
+        if o.memory_connections > 0 {
+            for server in &order {
+                results.memory.push(memory_run(&tools, o, round, server));
+            }
+        }
+    }
+    machine.load_after = machine::load_average();
+
+    let setup = table::Setup {
+        machine: &machine,
+        servers: &o.servers,
+        cells: &cells,
+        rounds: o.rounds,
+        warmup: o.warmup,
+        duration: o.duration,
+        memory_connections: o.memory_connections,
+        pinned,
+        server_args: &o.server_args,
+    };
+    write_outputs(o, &setup, &results)
+}
+
+fn echo_run(tools: &Toolbox, o: &Options, round: usize, server: &Server, cell: &Cell) -> RunRecord {
+    let outcome = (|| -> io::Result<LoadReport> {
+        let running = process::start_server(tools, server)?;
+        let mut args = vec![
+            "--addr".to_owned(),
+            running.addr.to_string(),
+            "--connections".into(),
+            cell.connections.to_string(),
+            "--size".into(),
+            cell.size.to_string(),
+            if cell.text { "--text" } else { "--binary" }.into(),
+            "--in-flight".into(),
+            cell.in_flight.to_string(),
+            "--warmup".into(),
+            o.warmup.to_string(),
+            "--duration".into(),
+            o.duration.to_string(),
+            "--threads".into(),
+            o.loadgen_threads.to_string(),
+            "--server-pid".into(),
+            running.pid().to_string(),
+        ];
+        if server.raw {
+            args.push("--raw".into());
+        }
+        let timeout = Duration::from_secs_f64(o.warmup + o.duration + 60.0);
+        let line = process::run_loadgen(tools, &args, timeout)?;
+        serde_json::from_str(&line).map_err(io::Error::other)
+    })();
+    let label = format!(
+        "[round {}/{}] {:<28} {:<8}",
+        round + 1,
+        o.rounds,
+        cell.label(),
+        server.short
+    );
+    match &outcome {
+        Ok(r) => eprintln!(
+            "{label} {:>8} msg/s {:>7.3} µs/msg  p99 {:>8.1} µs  server {:>3.0}%  loadgen {:>3.0}%",
+            table::rate(r.msgs_per_s),
+            r.server_cpu_us_per_msg.unwrap_or(f64::NAN),
+            r.p99_us,
+            r.server_cpu_util.unwrap_or(f64::NAN) * 100.0,
+            r.loadgen_cpu_util * 100.0
+        ),
+        Err(e) => eprintln!("{label} FAILED: {e}"),
+    }
+    let (report, error) = split(outcome);
+    RunRecord {
+        round,
+        server: server.name,
+        cell: *cell,
+        report,
+        error,
+    }
+}
+
+fn memory_run(tools: &Toolbox, o: &Options, round: usize, server: &Server) -> MemoryRecord {
+    let outcome = (|| -> io::Result<MemoryReport> {
+        let running = process::start_server(tools, server)?;
+        let mut args = vec![
+            "--memory".to_owned(),
+            "--addr".into(),
+            running.addr.to_string(),
+            "--connections".into(),
+            o.memory_connections.to_string(),
+            "--server-pid".into(),
+            running.pid().to_string(),
+        ];
+        if server.raw {
+            args.push("--raw".into());
+        }
+        let line = process::run_loadgen(tools, &args, Duration::from_secs(180))?;
+        serde_json::from_str(&line).map_err(io::Error::other)
+    })();
+    let label = format!(
+        "[round {}/{}] memory, {} conns  {:<8}",
+        round + 1,
+        o.rounds,
+        o.memory_connections,
+        server.short
+    );
+    match &outcome {
+        Ok(r) => eprintln!(
+            "{label} KiB/conn: idle {:.2}, after 16 B {:.2}, after 64 KiB {:.2}",
+            r.idle_kib_per_conn, r.after_16b_kib_per_conn, r.after_64k_kib_per_conn
+        ),
+        Err(e) => eprintln!("{label} FAILED: {e}"),
+    }
+    let (report, error) = split(outcome);
+    MemoryRecord {
+        round,
+        server: server.name,
+        report,
+        error,
+    }
+}
+
+fn split<T>(outcome: io::Result<T>) -> (Option<T>, Option<String>) {
+    match outcome {
+        Ok(r) => (Some(r), None),
+        Err(e) => (None, Some(e.to_string())),
+    }
+}
+
+const README_START: &str = "<!-- last-measured:start -->";
+const README_END: &str = "<!-- last-measured:end -->";
+
+fn write_outputs(o: &Options, setup: &table::Setup<'_>, results: &Results) -> io::Result<()> {
+    std::fs::create_dir_all(&o.out)?;
+    let tables = table::render(setup, results);
+    let md = format!(
+        "# wsroute echo benchmark: last run\n\n\
+         Reproduce with `cargo run --release -p wsroute-bench --bin runner` (see `bench/README.md`).\n\n\
+         ![throughput relative to tcp-echo](throughput.svg)\n\n{tables}"
+    );
+    std::fs::write(o.out.join("latest.md"), &md)?;
+    let json = serde_json::json!({
+        "machine": setup.machine,
+        "settings": {
+            "quick": o.quick,
+            "rounds": o.rounds,
+            "duration_s": o.duration,
+            "warmup_s": o.warmup,
+            "memory_connections": o.memory_connections,
+            "loadgen_threads": o.loadgen_threads,
+            "bench_server_args": o.server_args,
+            "pinned": setup.pinned,
+        },
+        "servers": setup.servers,
+        "cells": setup.cells,
+        "runs": results.runs,
+        "memory_runs": results.memory,
+    });
+    std::fs::write(
+        o.out.join("latest.json"),
+        serde_json::to_string_pretty(&json).map_err(io::Error::other)? + "\n",
+    )?;
+    std::fs::write(o.out.join("throughput.svg"), svg::render(setup, results))?;
+    if o.update_readme {
+        update_readme(&tables)?;
+    }
+    println!("{tables}");
+    eprintln!(
+        "runner: wrote {}/latest.md, latest.json, throughput.svg",
+        o.out.display()
+    );
+    Ok(())
+}
+
+/// Replaces the text between the "last measured" markers of the README.
+fn update_readme(tables: &str) -> io::Result<()> {
+    let path = bench_dir().join("README.md");
+    let readme = std::fs::read_to_string(&path)?;
+    let (Some(start), Some(end)) = (readme.find(README_START), readme.find(README_END)) else {
+        return Err(io::Error::other(format!(
+            "{} lacks the {README_START} / {README_END} markers",
+            path.display()
+        )));
+    };
+    let updated = format!(
+        "{}{README_START}\n\n![throughput relative to tcp-echo](results/throughput.svg)\n\n{tables}\n{}",
+        &readme[..start],
+        &readme[end..]
+    );
+    std::fs::write(path, updated)
+}

@@ -1,0 +1,38 @@
+//! Echo server on wsroute with a hand-written `impl wsroute::Route` — the
+//! shape `examples/examples/echo.rs` had before the route macro — so the
+//! benchmark can show that the macro-built `examples/echo` costs nothing
+//! more.
+
+use std::io;
+
+use axum::serve::ListenerExt;
+use wsroute::__private::{Parts, Response};
+use wsroute::{Config, Connection, Message, Route, RouterExt, WebSockets};
+use wsroute_bench::server::{self, ServerArgs};
+
+struct Echo;
+
+impl Route for Echo {
+    const PATH: &'static str = "/";
+
+    async fn accept(_request: &mut Parts, _state: &()) -> Result<Self, Response> {
+        Ok(Echo)
+    }
+
+    async fn message(&mut self, conn: &Connection, msg: Message) {
+        // The only possible failure is a connection that is closing.
+        let _ = conn.send(msg);
+    }
+}
+
+fn main() -> io::Result<()> {
+    server::run(
+        "wsroute-hand-echo",
+        |listener, args: ServerArgs| async move {
+            let sockets = WebSockets::new(Config::default());
+            let app = axum::Router::new().websocket::<Echo>(&sockets);
+            let listener = listener.tap_io(move |tcp| server::configure(tcp, &args));
+            axum::serve(listener, app).await
+        },
+    )
+}

@@ -1,0 +1,19 @@
+//! The pieces of the wsroute benchmark that its binaries share.
+//!
+//! Binaries (see `bench/README.md`):
+//! - `runner`: builds and starts every server pinned to one core, drives
+//!   `loadgen` from the other, and writes `results/latest.{md,json}` and
+//!   `results/throughput.svg`;
+//! - `loadgen`: the load generator (echo throughput and latency, or the
+//!   idle-memory run);
+//! - `tcp-echo`, `axum-echo`, `fastwebsockets-echo`, `wsroute-hand-echo`:
+//!   the echo servers, all on [`server::run`].
+//!
+//! This library holds what more than one of them needs: the servers'
+//! command line and runtime ([`server`]), reading a process's CPU time and
+//! memory from `/proc` ([`procfs`]), and the JSON reports `loadgen` prints
+//! and `runner` reads ([`report`]).
+
+pub mod procfs;
+pub mod report;
+pub mod server;

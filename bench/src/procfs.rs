@@ -1,0 +1,85 @@
+//! A process's CPU time and resident memory, read from `/proc`.
+
+use std::io;
+use std::time::Duration;
+
+/// User plus system CPU time of every thread of process `pid` so far
+/// (`/proc/PID/stat` fields 14 and 15, in clock ticks, usually 10 ms).
+pub fn cpu_time(pid: u32) -> io::Result<Duration> {
+    cpu_time_from(&format!("/proc/{pid}/stat"))
+}
+
+/// [`cpu_time`] of the calling process.
+pub fn own_cpu_time() -> io::Result<Duration> {
+    cpu_time_from("/proc/self/stat")
+}
+
+fn cpu_time_from(path: &str) -> io::Result<Duration> {
+    let stat = std::fs::read_to_string(path)?;
+    let ticks = parse_stat_ticks(&stat).ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidData, format!("cannot parse {path}"))
+    })?;
+    Ok(Duration::from_secs_f64(
+        ticks as f64 / clock_ticks_per_second(),
+    ))
+}
+
+/// utime + stime from the text of `/proc/PID/stat`. The command name
+/// (field 2) is in parentheses and may hold spaces, so fields are counted
+/// from the last `)`.
+fn parse_stat_ticks(stat: &str) -> Option<u64> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    // After the name come field 3 (state) onwards: utime is field 14, so
+    // the 12th here (index 11), stime the 13th.
+    let mut fields = after_name.split_ascii_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+fn clock_ticks_per_second() -> f64 {
+    // SAFETY: sysconf only reads a configuration value.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 { ticks as f64 } else { 100.0 }
+}
+
+/// Resident memory of process `pid` in KiB (`VmRSS` of `/proc/PID/status`).
+pub fn rss_kib(pid: u32) -> io::Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path)?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_ascii_whitespace().next()?.parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("no VmRSS in {path}")))
+}
+
+/// The CPUs process `pid` may run on (`Cpus_allowed_list`), to confirm
+/// pinning.
+pub fn cpus_allowed(pid: u32) -> io::Result<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    Ok(status
+        .lines()
+        .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+        .unwrap_or("?")
+        .trim()
+        .to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_fields_are_counted_after_the_name() {
+        let stat = "4242 (tcp echo) S 1 4242 4242 0 -1 4194560 170 0 0 0 \
+                    37 5 0 0 20 0 1 0 812 9834496 1120 18446744073709551615";
+        assert_eq!(parse_stat_ticks(stat), Some(42));
+    }
+
+    #[test]
+    fn own_process_has_cpu_time_and_memory() {
+        assert!(own_cpu_time().is_ok());
+        assert!(rss_kib(std::process::id()).unwrap() > 0);
+    }
+}
