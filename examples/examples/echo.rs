@@ -21,16 +21,18 @@ impl Echo {
     }
 }
 
-#[tokio::main]
+// One thread: the benchmark pins this server to one core, where a
+// multi-thread runtime gets a single worker anyway and serves a thousand
+// connections less fairly (see bench/README.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> std::io::Result<()> {
     let addr = wsroute_examples::addr_from_args("127.0.0.1:9001");
     let sockets = WebSockets::new(Config::default());
     let app = axum::Router::new().websocket::<Echo>(&sockets);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!("echo server listening on ws://{}", listener.local_addr()?);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(sockets.shutdown_on(async {
-            let _ = tokio::signal::ctrl_c().await;
-        }))
-        .await
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    wsroute::serve(listener, app, sockets.shutdown_on(ctrl_c)).await
 }

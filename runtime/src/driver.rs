@@ -72,17 +72,20 @@ pub(crate) async fn run<R, S, T>(
     let mut proto = ServerConnection::new(settings.max_payload);
     let mut shutdown = shutdown;
     let mut shutdown_seen = false;
-    let close_deadline = tokio::time::sleep(Duration::ZERO);
-    tokio::pin!(close_deadline);
-    let mut deadline_armed = false;
+    // Only a closing connection needs a timer: boxed on demand, it costs
+    // an open connection nothing.
+    let mut close_deadline: Option<Pin<Box<Sleep>>> = None;
 
     if guarded(route.open(&conn)).await.is_err() {
         abort_after_panic(&mut proto);
     }
     if !early.is_empty() {
         proto.receive(&early);
-        dispatch(&mut route, &conn, &mut proto).await;
     }
+    // `early` is a view into the HTTP server's read buffer: let go of it
+    // now, not when the connection ends.
+    drop(early);
+    dispatch(&mut route, &conn, &mut proto).await;
 
     let ending = loop {
         let idle = apply_sends(&conn, &mut proto, true);
@@ -95,9 +98,8 @@ pub(crate) async fn run<R, S, T>(
         if proto.is_finished() {
             break Ending::Closed;
         }
-        if !proto.is_open() && !deadline_armed {
-            arm(close_deadline.as_mut(), settings.close_timeout);
-            deadline_armed = true;
+        if !proto.is_open() && close_deadline.is_none() {
+            close_deadline = Some(Box::pin(tokio::time::sleep(settings.close_timeout)));
         }
 
         let wake = tokio::select! {
@@ -105,7 +107,7 @@ pub(crate) async fn run<R, S, T>(
             ready = io.readable() => Wake::Readable(ready),
             () = conn.woken() => Wake::Sends,
             () = &mut shutdown, if !shutdown_seen => Wake::Shutdown,
-            () = &mut close_deadline, if deadline_armed => Wake::CloseTimeout,
+            () = expired(&mut close_deadline) => Wake::CloseTimeout,
         };
         conn.set_in_handler(true);
 
@@ -229,11 +231,14 @@ async fn flush<IO: AsyncWrite + Unpin>(
     proto: &mut ServerConnection,
 ) -> io::Result<()> {
     while proto.output_len() > 0 {
-        let written = {
+        // The slices are built on the stack at each poll, so they take no
+        // room in the connection's future while it waits.
+        let written = std::future::poll_fn(|cx| {
             let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
             let n = proto.chunks_vectored(&mut slices);
-            io.write_vectored(&slices[..n]).await?
-        };
+            Pin::new(&mut *io).poll_write_vectored(cx, &slices[..n])
+        })
+        .await?;
         if written == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
@@ -289,8 +294,12 @@ fn abort_after_panic(proto: &mut ServerConnection) {
     let _ = proto.close(CloseCode::INTERNAL_ERROR, "internal error");
 }
 
-fn arm(deadline: Pin<&mut Sleep>, timeout: Duration) {
-    deadline.reset(Instant::now() + timeout);
+/// Completes when the close timeout, if one is running, expires.
+async fn expired(deadline: &mut Option<Pin<Box<Sleep>>>) {
+    match deadline {
+        Some(sleep) => sleep.await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The `close` event's reason: whoever started the close handshake
@@ -337,6 +346,22 @@ mod tests {
         async fn message(&mut self, conn: &Connection, msg: Message) {
             conn.send(msg).unwrap();
         }
+    }
+
+    #[test]
+    fn the_connection_task_is_small() {
+        let (_, server) = tokio::io::duplex(1);
+        let conn = Connection::new(1, None, None, 1 << 20);
+        let settings = Settings {
+            max_payload: None,
+            close_timeout: Duration::from_secs(1),
+        };
+        let mut shutdown = std::future::pending::<()>();
+        let shutdown = std::pin::pin!(shutdown);
+        let task = run(Buffered::new(server), Bytes::new(), Echo, conn, settings, shutdown);
+        let size = std::mem::size_of_val(&task);
+        eprintln!("driver future: {size} bytes");
+        assert!(size <= 1024, "driver future is {size} bytes");
     }
 
     #[tokio::test]

@@ -23,6 +23,7 @@ mod message;
 pub mod proto;
 mod request;
 mod route;
+mod serve;
 mod transport;
 mod websockets;
 
@@ -34,6 +35,7 @@ pub use message::{Message, Utf8Bytes};
 pub use proto::{CloseCode, SendError};
 pub use request::Request;
 pub use route::Route;
+pub use serve::serve;
 pub use websockets::{RouterExt, WebSockets};
 
 /// Makes a WebSocket route of an inherent impl block whose methods are the

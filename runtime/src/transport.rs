@@ -48,7 +48,7 @@ pub(crate) struct Buffered<IO> {
 }
 
 /// The read size of [`Buffered`].
-const BUFFERED_READ: usize = 8 * 1024;
+const BUFFERED_READ: usize = 4 * 1024;
 
 impl<IO> Buffered<IO> {
     pub(crate) fn new(io: IO) -> Self {

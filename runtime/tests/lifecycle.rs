@@ -46,6 +46,10 @@ impl Route<Log> for Scripted {
         match msg.as_text() {
             Some("close-me") => conn.close(CloseCode(4000), "as requested").unwrap(),
             Some("panic") => panic!("handler panics on purpose"),
+            Some("who") => {
+                let addr = conn.remote_addr().map(|a| a.ip().to_string());
+                conn.send_text(addr.unwrap_or_default()).unwrap();
+            }
             Some("from-another-task") => {
                 let conn = conn.clone();
                 tokio::spawn(async move {
@@ -93,7 +97,13 @@ async fn serve(config: Config) -> Server {
         .with_state(log.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    // wsroute::serve: upgraded connections are read straight from TCP.
+    // (raw_socket.rs serves through axum::serve, the other transport.)
+    tokio::spawn(async move {
+        wsroute::serve(listener, app, std::future::pending())
+            .await
+            .unwrap()
+    });
     Server {
         url: format!("ws://{addr}/ws"),
         addr,
@@ -384,4 +394,28 @@ async fn a_panicking_handler_closes_with_1011_and_close_still_runs() {
             r#"close 1011 "internal error" clean=true"#
         ]
     );
+}
+
+#[tokio::test]
+async fn frames_behind_the_handshake_and_the_remote_address() {
+    let server = serve(Config::default()).await;
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    // The upgrade request and a masked "who" frame in one write.
+    let mut bytes = b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        .to_vec();
+    bytes.extend_from_slice(&[0x81, 0x83, 0, 0, 0, 0, b'w', b'h', b'o']);
+    tcp.write_all(&bytes).await.unwrap();
+    let expected = b"\x81\x09127.0.0.1";
+    let mut received = Vec::new();
+    while !received.ends_with(expected) {
+        let mut chunk = [0u8; 512];
+        let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut chunk))
+            .await
+            .expect("no echo")
+            .unwrap();
+        assert!(n > 0, "closed: {:?}", String::from_utf8_lossy(&received));
+        received.extend_from_slice(&chunk[..n]);
+    }
+    assert!(received.starts_with(b"HTTP/1.1 101"));
 }

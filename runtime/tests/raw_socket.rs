@@ -60,6 +60,8 @@ async fn serve<const LIMIT: u64>(config: Config) -> Server {
         .with_state(log.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    // axum::serve: upgraded connections are read through hyper's wrapper.
+    // (lifecycle.rs serves through wsroute::serve, straight from TCP.)
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     Server { addr, log, sockets }
 }

@@ -5,7 +5,6 @@
 
 use std::io;
 
-use axum::serve::ListenerExt;
 use wsroute::__private::{Parts, Response};
 use wsroute::{Config, Connection, Message, Route, RouterExt, WebSockets};
 use wsroute_bench::server::{self, ServerArgs};
@@ -29,10 +28,12 @@ fn main() -> io::Result<()> {
     server::run(
         "wsroute-hand-echo",
         |listener, args: ServerArgs| async move {
+            // wsroute::serve sets TCP_NODELAY itself, so `--no-nodelay`
+            // does not apply; the runtime flavor does.
+            let _ = args;
             let sockets = WebSockets::new(Config::default());
             let app = axum::Router::new().websocket::<Echo>(&sockets);
-            let listener = listener.tap_io(move |tcp| server::configure(tcp, &args));
-            axum::serve(listener, app).await
+            wsroute::serve(listener, app, std::future::pending()).await
         },
     )
 }

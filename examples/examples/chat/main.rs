@@ -94,9 +94,9 @@ async fn main() -> std::io::Result<()> {
         .with_state(Room::default());
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!("chat on http://{}/", listener.local_addr()?);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(sockets.shutdown_on(async {
-            let _ = tokio::signal::ctrl_c().await;
-        }))
-        .await
+    // On Ctrl-C every member gets close 1001 and leaves the room properly.
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    wsroute::serve(listener, app, sockets.shutdown_on(ctrl_c)).await
 }
