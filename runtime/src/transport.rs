@@ -7,7 +7,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
@@ -29,10 +29,16 @@ impl Transport for TcpStream {
     }
 
     fn try_read_buf(&mut self, buf: &mut BytesMut) -> io::Result<Option<usize>> {
-        match TcpStream::try_read_buf(self, buf) {
-            Ok(n) => Ok(Some(n)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-            Err(e) => Err(e),
+        // Through `poll_read` rather than `TcpStream::try_read_buf`: a read
+        // that does not fill the buffer shows the socket is drained, and
+        // `poll_read` then clears the readiness, so the next call returns
+        // at once instead of spending a `recv` syscall on EAGAIN. The
+        // no-op waker is fine: the driver waits through `readable`.
+        let mut cx = Context::from_waker(Waker::noop());
+        match std::pin::pin!(self.read_buf(buf)).poll(&mut cx) {
+            Poll::Ready(Ok(n)) => Ok(Some(n)),
+            Poll::Ready(Err(e)) => Err(e),
+            Poll::Pending => Ok(None),
         }
     }
 }

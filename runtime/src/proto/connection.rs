@@ -186,6 +186,22 @@ impl ServerConnection {
         &mut self.recv
     }
 
+    /// How many bytes of the frame being received have not arrived yet
+    /// (0 between frames). A driver can read these straight into
+    /// [`read_buf`](Self::read_buf), so a large payload is never copied.
+    pub fn payload_pending(&self) -> u64 {
+        self.frame.as_ref().map_or(0, |f| {
+            (f.header_len as u64 + f.header.payload_len).saturating_sub(self.recv.len() as u64)
+        })
+    }
+
+    /// Appends received bytes without processing them yet.
+    pub fn buffer_received(&mut self, bytes: &[u8]) {
+        if self.accepts_input() {
+            self.recv.extend_from_slice(bytes);
+        }
+    }
+
     /// Parses everything complete in the receive buffer into events.
     pub fn process(&mut self) {
         while self.accepts_input() {
