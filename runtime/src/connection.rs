@@ -196,9 +196,10 @@ impl Connection {
 
     // ---- for the connection's task ----------------------------------------
 
-    /// Waits until another task queued something.
-    pub(crate) async fn woken(&self) {
-        self.shared.wake.notified().await;
+    /// Completes when another task queued something. The task keeps one
+    /// of these across loop turns rather than registering anew each time.
+    pub(crate) fn woken(&self) -> tokio::sync::futures::Notified<'_> {
+        self.shared.wake.notified()
     }
 
     /// Marks the start or end of a handler run.

@@ -87,6 +87,8 @@ pub(crate) async fn run<R, S, T>(
     drop(early);
     dispatch(&mut route, &conn, &mut proto).await;
 
+    let mut woken = std::pin::pin!(conn.woken());
+
     let ending = loop {
         let idle = apply_sends(&conn, &mut proto, true);
         if !idle {
@@ -105,7 +107,7 @@ pub(crate) async fn run<R, S, T>(
         let wake = tokio::select! {
             biased;
             ready = io.readable() => Wake::Readable(ready),
-            () = conn.woken() => Wake::Sends,
+            () = woken.as_mut() => Wake::Sends,
             () = &mut shutdown, if !shutdown_seen => Wake::Shutdown,
             () = expired(&mut close_deadline) => Wake::CloseTimeout,
         };
@@ -131,7 +133,7 @@ pub(crate) async fn run<R, S, T>(
                 }
             }
             Wake::Readable(Err(e)) => break Ending::Io(e),
-            Wake::Sends => {}
+            Wake::Sends => woken.set(conn.woken()),
             Wake::Shutdown => {
                 shutdown_seen = true;
                 // Fails only if a close is already under way, which is fine.

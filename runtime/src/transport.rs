@@ -25,7 +25,10 @@ pub(crate) trait Transport: AsyncWrite + Unpin + Send {
 
 impl Transport for TcpStream {
     async fn readable(&mut self) -> io::Result<()> {
-        TcpStream::readable(self).await
+        // `poll_read_ready` keeps one waker in the socket's slot; the
+        // `readable()` future would join and leave a locked waiter list on
+        // every turn of the loop.
+        std::future::poll_fn(|cx| self.poll_read_ready(cx)).await
     }
 
     fn try_read_buf(&mut self, buf: &mut BytesMut) -> io::Result<Option<usize>> {
