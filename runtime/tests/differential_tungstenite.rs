@@ -489,21 +489,6 @@ fn compare(input: &[u8], max_payload: Option<u64>, server_closes_first: bool, re
     );
 }
 
-/// Flips (`0`), inserts (`1`) or removes (`2`) a byte at each position.
-fn mutate(bytes: &mut Vec<u8>, mutations: Vec<(Index, u8, u8)>) {
-    for (at, byte, kind) in mutations {
-        let i = at.index(bytes.len() + 1);
-        match kind {
-            0 if i < bytes.len() => bytes[i] ^= byte | 1,
-            1 => bytes.insert(i, byte),
-            _ if i < bytes.len() => {
-                bytes.remove(i);
-            }
-            _ => bytes.push(byte),
-        }
-    }
-}
-
 fn read_size() -> impl Strategy<Value = usize> {
     prop_oneof![Just(1usize), 2..20usize, Just(4096)]
 }

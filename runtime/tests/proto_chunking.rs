@@ -540,21 +540,6 @@ fn check_cuts(
     Ok(())
 }
 
-/// Flips (`0`), inserts (`1`) or removes (`2`) a byte at each position.
-fn mutate(bytes: &mut Vec<u8>, mutations: Vec<(Index, u8, u8)>) {
-    for (at, byte, kind) in mutations {
-        let i = at.index(bytes.len() + 1);
-        match kind {
-            0 if i < bytes.len() => bytes[i] ^= byte | 1,
-            1 => bytes.insert(i, byte),
-            _ if i < bytes.len() => {
-                bytes.remove(i);
-            }
-            _ => bytes.push(byte),
-        }
-    }
-}
-
 proptest! {
     #![proptest_config(config(256))]
 

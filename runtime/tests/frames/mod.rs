@@ -447,3 +447,18 @@ pub(crate) fn mixed_stream() -> impl Strategy<Value = Stream> {
     )
         .prop_map(|(frames, tail)| Stream { frames, tail })
 }
+
+/// Flips (`0`), inserts (`1`) or removes (`2`) a byte at each position.
+pub(crate) fn mutate(bytes: &mut Vec<u8>, mutations: Vec<(Index, u8, u8)>) {
+    for (at, byte, kind) in mutations {
+        let i = at.index(bytes.len() + 1);
+        match kind {
+            0 if i < bytes.len() => bytes[i] ^= byte | 1,
+            1 => bytes.insert(i, byte),
+            _ if i < bytes.len() => {
+                bytes.remove(i);
+            }
+            _ => bytes.push(byte),
+        }
+    }
+}
