@@ -3,10 +3,12 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use tokio::sync::Notify;
+use futures_util::task::AtomicWaker;
 
 use crate::message::{Message, Utf8Bytes};
 use crate::proto::{CloseCode, MAX_CONTROL_PAYLOAD, SendError};
@@ -35,8 +37,22 @@ struct Shared {
     subprotocol: Option<Box<str>>,
     max_send_queue: usize,
     queue: Mutex<SendQueue>,
-    wake: Notify,
+    /// The task is running handlers and drains the queue before it next
+    /// waits, so senders need not wake it. Set without the lock (a sender
+    /// that misses it wakes the task for nothing); cleared under the lock,
+    /// together with the check that nothing is queued.
+    in_handler: AtomicBool,
+    /// Why the task was woken: [`SENDS`] and/or [`SHUTDOWN`].
+    signals: AtomicU8,
+    /// The task's waker: one atomic slot, where a `Notify` would take a
+    /// lock on every wait.
+    waker: AtomicWaker,
 }
+
+/// A signal bit: commands were queued while the task waited.
+pub(crate) const SENDS: u8 = 1;
+/// A signal bit: the server is shutting down.
+pub(crate) const SHUTDOWN: u8 = 2;
 
 /// Frames waiting for the connection's task to encode them.
 #[derive(Default)]
@@ -48,9 +64,6 @@ pub(crate) struct SendQueue {
     unwritten: usize,
     /// A close was requested or happened: refuse further sends.
     closed: bool,
-    /// The task is running a handler and drains the queue when it
-    /// returns, so senders need not wake it.
-    in_handler: bool,
 }
 
 /// Something a handle asked the connection's task to send.
@@ -75,13 +88,12 @@ impl Connection {
                 remote_addr,
                 subprotocol: subprotocol.map(Into::into),
                 max_send_queue,
+                queue: Mutex::new(SendQueue::default()),
                 // The task starts busy (running `open`); it drains the
                 // queue before it first waits.
-                queue: Mutex::new(SendQueue {
-                    in_handler: true,
-                    ..SendQueue::default()
-                }),
-                wake: Notify::new(),
+                in_handler: AtomicBool::new(true),
+                signals: AtomicU8::new(0),
+                waker: AtomicWaker::new(),
             }),
         }
     }
@@ -179,10 +191,17 @@ impl Connection {
         Ok(())
     }
 
-    fn wake_unless_in_handler(&self, queue: &SendQueue) {
-        if !queue.in_handler {
-            self.shared.wake.notify_one();
+    /// Called with the queue locked, so the task cannot go idle between
+    /// the push and this check.
+    fn wake_unless_in_handler(&self, _queue: &SendQueue) {
+        if !self.shared.in_handler.load(Ordering::Acquire) {
+            self.signal(SENDS);
         }
+    }
+
+    fn signal(&self, bit: u8) {
+        self.shared.signals.fetch_or(bit, Ordering::Release);
+        self.shared.waker.wake();
     }
 
     fn lock(&self) -> MutexGuard<'_, SendQueue> {
@@ -196,15 +215,30 @@ impl Connection {
 
     // ---- for the connection's task ----------------------------------------
 
-    /// Completes when another task queued something. The task keeps one
-    /// of these across loop turns rather than registering anew each time.
-    pub(crate) fn woken(&self) -> tokio::sync::futures::Notified<'_> {
-        self.shared.wake.notified()
+    /// Ready with the signal bits ([`SENDS`], [`SHUTDOWN`]) raised since
+    /// the last call, which clears them.
+    pub(crate) fn poll_signals(&self, cx: &mut Context<'_>) -> Poll<u8> {
+        let signals = &self.shared.signals;
+        if signals.load(Ordering::Relaxed) == 0 {
+            self.shared.waker.register(cx.waker());
+        }
+        // Checked after registering: a signal raised in between still
+        // finds the waker.
+        match signals.swap(0, Ordering::AcqRel) {
+            0 => Poll::Pending,
+            bits => Poll::Ready(bits),
+        }
     }
 
-    /// Marks the start or end of a handler run.
-    pub(crate) fn set_in_handler(&self, in_handler: bool) {
-        self.lock().in_handler = in_handler;
+    /// Tells the task the server is shutting down.
+    pub(crate) fn signal_shutdown(&self) {
+        self.signal(SHUTDOWN);
+    }
+
+    /// Marks the start of a handler run: sends need not wake the task
+    /// until it next goes idle (see [`drain`](Self::drain)).
+    pub(crate) fn enter_handlers(&self) {
+        self.shared.in_handler.store(true, Ordering::Relaxed);
     }
 
     /// Runs `f` on the queued commands under the lock; `f` returns how many
@@ -216,7 +250,7 @@ impl Connection {
         queue.queued = 0;
         queue.unwritten = unwritten;
         queue.closed |= !open;
-        queue.in_handler = !idle;
+        self.shared.in_handler.store(!idle, Ordering::Release);
     }
 
     /// Refuses all further sends.

@@ -17,7 +17,7 @@ use futures_util::FutureExt;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::time::Sleep;
 
-use crate::connection::{Command, Connection};
+use crate::connection::{Command, Connection, SHUTDOWN};
 use crate::error::{CloseReason, Error, ErrorKind};
 use crate::proto::{CloseCode, Event, ServerConnection};
 use crate::route::Route;
@@ -44,8 +44,8 @@ enum Ending {
 /// What woke the loop.
 enum Wake {
     Readable(io::Result<()>),
-    Sends,
-    Shutdown,
+    /// Signal bits from the connection handle.
+    Signals(u8),
     CloseTimeout,
 }
 
@@ -64,14 +64,11 @@ pub(crate) async fn run<R, S, T>(
     mut route: R,
     conn: Connection,
     settings: Settings,
-    shutdown: Pin<&mut (dyn Future<Output = ()> + Send)>,
 ) where
     R: Route<S>,
     T: Transport,
 {
     let mut proto = ServerConnection::new(settings.max_payload);
-    let mut shutdown = shutdown;
-    let mut shutdown_seen = false;
     // Only a closing connection needs a timer: boxed on demand, it costs
     // an open connection nothing.
     let mut close_deadline: Option<Pin<Box<Sleep>>> = None;
@@ -86,8 +83,6 @@ pub(crate) async fn run<R, S, T>(
     // now, not when the connection ends.
     drop(early);
     dispatch(&mut route, &conn, &mut proto).await;
-
-    let mut woken = std::pin::pin!(conn.woken());
 
     let ending = loop {
         let idle = apply_sends(&conn, &mut proto, true);
@@ -107,11 +102,10 @@ pub(crate) async fn run<R, S, T>(
         let wake = tokio::select! {
             biased;
             ready = io.readable() => Wake::Readable(ready),
-            () = woken.as_mut() => Wake::Sends,
-            () = &mut shutdown, if !shutdown_seen => Wake::Shutdown,
+            bits = std::future::poll_fn(|cx| conn.poll_signals(cx)) => Wake::Signals(bits),
             () = expired(&mut close_deadline) => Wake::CloseTimeout,
         };
-        conn.set_in_handler(true);
+        conn.enter_handlers();
 
         match wake {
             Wake::Readable(Ok(())) => {
@@ -133,11 +127,12 @@ pub(crate) async fn run<R, S, T>(
                 }
             }
             Wake::Readable(Err(e)) => break Ending::Io(e),
-            Wake::Sends => woken.set(conn.woken()),
-            Wake::Shutdown => {
-                shutdown_seen = true;
-                // Fails only if a close is already under way, which is fine.
-                let _ = proto.close(CloseCode::GOING_AWAY, "server shutting down");
+            Wake::Signals(bits) => {
+                // Queued sends are encoded at the top of the loop.
+                if bits & SHUTDOWN != 0 {
+                    // Fails only if a close is already under way, which is fine.
+                    let _ = proto.close(CloseCode::GOING_AWAY, "server shutting down");
+                }
             }
             Wake::CloseTimeout => break Ending::CloseTimeout,
         }
@@ -163,39 +158,52 @@ pub(crate) async fn run<R, S, T>(
     }
 }
 
-/// Size of the per-thread buffer small reads go through.
-const SCRATCH: usize = 16 * 1024;
+/// Size of the per-thread read buffer.
+const POOL_BUF: usize = 16 * 1024;
+/// A read is offered at least this much room in the per-thread buffer;
+/// below it the buffer is reclaimed (or replaced) before reading.
+const POOL_MIN_READ: usize = 4 * 1024;
 
 thread_local! {
     /// Where reads land unless a large payload is pending: one buffer per
-    /// thread, reused by every connection, so it stays in the CPU cache
-    /// and idle connections hold no read buffer of their own.
-    static SCRATCH_BUF: std::cell::RefCell<BytesMut> =
-        std::cell::RefCell::new(BytesMut::with_capacity(SCRATCH));
+    /// thread, shared by every connection it serves. Messages are split
+    /// out of it without a copy, and once they are dropped `reserve`
+    /// reuses the allocation, so the hot path allocates nothing and idle
+    /// connections hold no read buffer of their own.
+    static READ_POOL: std::cell::RefCell<BytesMut> =
+        std::cell::RefCell::new(BytesMut::with_capacity(POOL_BUF));
 }
 
-/// Reads every byte the transport has, up to [`MAX_READ_PER_WAKE`], into
-/// the core's buffer. Returns false at the end of the stream.
+/// Reads every byte the transport has, up to [`MAX_READ_PER_WAKE`], and
+/// feeds it to the core. Returns false at the end of the stream.
 ///
-/// The rest of a large frame is read straight into the core's buffer and
-/// reaches the handler without a copy; small reads go through the
-/// per-thread scratch buffer and are copied once, which costs less than
-/// the kernel writing into freshly allocated, cache-cold memory.
+/// The rest of a large frame is read straight into the core's buffer for
+/// that frame; everything else goes through the per-thread buffer.
 fn read_available<T: Transport>(io: &mut T, proto: &mut ServerConnection) -> io::Result<bool> {
     let mut total = 0;
     while total < MAX_READ_PER_WAKE {
-        let read = if proto.payload_pending() >= SCRATCH as u64 {
-            io.try_read_buf(proto.read_buf())?
+        let (read, room) = if proto.payload_pending() >= POOL_MIN_READ as u64 {
+            let buf = proto.read_buf();
+            let room = buf.capacity() - buf.len();
+            (io.try_read_buf(buf)?, room)
         } else {
-            SCRATCH_BUF.with_borrow_mut(|scratch| {
-                scratch.clear();
-                let read = io.try_read_buf(scratch)?;
-                proto.buffer_received(scratch);
-                io::Result::Ok(read)
+            READ_POOL.with_borrow_mut(|pool| {
+                if pool.capacity() < POOL_MIN_READ {
+                    // Reuses the allocation if no message still holds a
+                    // part of it, else allocates a fresh one.
+                    pool.reserve(POOL_BUF);
+                }
+                let room = pool.capacity();
+                let read = io.try_read_buf(pool)?;
+                proto.receive_from(pool);
+                io::Result::Ok((read, room))
             })?
         };
         match read {
             Some(0) => return Ok(false),
+            // A read that did not fill the room drained the socket (and
+            // cleared its readiness): another would only find nothing.
+            Some(n) if n < room => break,
             Some(n) => total += n,
             None => break,
         }
@@ -391,16 +399,7 @@ mod tests {
             max_payload: None,
             close_timeout: Duration::from_secs(1),
         };
-        let shutdown = std::future::pending::<()>();
-        let shutdown = std::pin::pin!(shutdown);
-        let task = run(
-            Buffered::new(server),
-            Bytes::new(),
-            Echo,
-            conn,
-            settings,
-            shutdown,
-        );
+        let task = run(Buffered::new(server), Bytes::new(), Echo, conn, settings);
         let size = std::mem::size_of_val(&task);
         eprintln!("driver future: {size} bytes");
         assert!(size <= 1024, "driver future is {size} bytes");
@@ -415,14 +414,12 @@ mod tests {
                 max_payload: None,
                 close_timeout: Duration::from_secs(1),
             };
-            let shutdown = std::pin::pin!(std::future::pending::<()>());
             run(
                 Buffered::new(server),
                 Bytes::from_static(b"\x81\x82\0\0\0\0hi"),
                 Echo,
                 conn,
                 settings,
-                shutdown,
             )
             .await;
         });

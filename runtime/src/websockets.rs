@@ -1,11 +1,12 @@
 //! Mounting routes on an axum `Router`, and shutting their connections
 //! down.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
@@ -16,7 +17,6 @@ use http::StatusCode;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
@@ -60,8 +60,53 @@ pub struct WebSockets {
 struct Inner {
     config: Config,
     next_id: AtomicU64,
-    shutdown: CancellationToken,
+    live: Mutex<Live>,
     connections: TaskTracker,
+}
+
+/// The open connections' handles, for shutdown to signal each of them
+/// directly: a connection's task then waits on its own handle alone,
+/// with no shared shutdown future to poll on every wake-up.
+#[derive(Default)]
+struct Live {
+    shutting_down: bool,
+    handles: HashMap<u64, Connection>,
+}
+
+/// Takes a connection out of [`Live`] when its task ends, however it ends.
+struct Registration {
+    inner: Arc<Inner>,
+    id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.inner.live().handles.remove(&self.id);
+    }
+}
+
+impl Inner {
+    fn live(&self) -> MutexGuard<'_, Live> {
+        // Every update under this lock is a single insert, remove or
+        // store: a panic elsewhere cannot leave it inconsistent.
+        self.live
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Adds a new connection; signals it at once if shutdown has begun
+    /// since its upgrade was accepted.
+    fn register(self: &Arc<Self>, conn: &Connection) -> Registration {
+        let mut live = self.live();
+        if live.shutting_down {
+            conn.signal_shutdown();
+        }
+        live.handles.insert(conn.id(), conn.clone());
+        Registration {
+            inner: Arc::clone(self),
+            id: conn.id(),
+        }
+    }
 }
 
 impl WebSockets {
@@ -71,7 +116,7 @@ impl WebSockets {
             inner: Arc::new(Inner {
                 config,
                 next_id: AtomicU64::new(1),
-                shutdown: CancellationToken::new(),
+                live: Mutex::new(Live::default()),
                 connections: TaskTracker::new(),
             }),
         }
@@ -101,7 +146,13 @@ impl WebSockets {
     /// upgrades with 503, and waits until every connection has run its
     /// `close` event.
     pub async fn shutdown(&self) {
-        self.inner.shutdown.cancel();
+        {
+            let mut live = self.inner.live();
+            live.shutting_down = true;
+            for conn in live.handles.values() {
+                conn.signal_shutdown();
+            }
+        }
         self.inner.connections.close();
         self.inner.connections.wait().await;
     }
@@ -135,7 +186,7 @@ impl WebSockets {
             Ok(accept) => accept,
             Err(rejection) => return rejection.into_response(),
         };
-        if self.inner.shutdown.is_cancelled() {
+        if self.inner.live().shutting_down {
             return handshake::reject(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the server is shutting down",
@@ -165,8 +216,9 @@ impl WebSockets {
             max_payload: config.max_payload_for(R::MAX_PAYLOAD),
             close_timeout: config.get_close_timeout(),
         };
-        let shutdown = self.inner.shutdown.clone().cancelled_owned();
+        let registration = self.inner.register(&conn);
         self.inner.connections.spawn(async move {
+            let _registration = registration;
             let upgraded = match on_upgrade.await {
                 Ok(upgraded) => upgraded,
                 Err(e) => {
@@ -174,7 +226,6 @@ impl WebSockets {
                     return;
                 }
             };
-            let shutdown = std::pin::pin!(shutdown);
             // Under `axum::serve` the connection is a plain TCP stream:
             // take it back from hyper to read it on readiness, without
             // a buffer while idle and without hyper's indirection.
@@ -184,11 +235,11 @@ impl WebSockets {
                     // Frames are written whole, in batches: Nagle's delay
                     // would only hold the last one back.
                     let _ = tcp.set_nodelay(true);
-                    driver::run(tcp, parts.read_buf, route, conn, settings, shutdown).await;
+                    driver::run(tcp, parts.read_buf, route, conn, settings).await;
                 }
                 Err(upgraded) => {
                     let io = Buffered::new(TokioIo::new(upgraded));
-                    driver::run(io, Bytes::new(), route, conn, settings, shutdown).await;
+                    driver::run(io, Bytes::new(), route, conn, settings).await;
                 }
             }
         });

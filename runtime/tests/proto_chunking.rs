@@ -2,8 +2,9 @@
 //! over generated client byte streams:
 //!
 //! - however a stream is cut into reads (random cuts, 1-byte pieces, through
-//!   `receive` or `read_buf` + `process`), the events and output bytes are
-//!   those of the stream fed in one piece;
+//!   `receive`, `read_buf` + `process`, or `receive_from` with one buffer
+//!   reused for every read), the events and output bytes are those of the
+//!   stream fed in one piece;
 //! - with a handler that echoes each message as its event is polled, the
 //!   events are the same, and every reply goes out, in order, before the
 //!   close frame;
@@ -15,7 +16,7 @@
 //! Case counts are modest so the file runs in seconds in debug builds; set
 //! `PROPTEST_CASES` to run more.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use wsroute::Message;
@@ -78,8 +79,8 @@ struct Driver {
     max_payload: Option<u64>,
     /// Call `close` before any input.
     server_closes_first: bool,
-    /// Feed through `read_buf` + `process` rather than `receive`.
-    via_read_buf: bool,
+    /// How pieces are fed.
+    feed: Feed,
     /// Send each message back as its event is polled, as an echo handler.
     echo: bool,
 }
@@ -89,7 +90,7 @@ impl Driver {
         Self {
             max_payload,
             server_closes_first,
-            via_read_buf: false,
+            feed: Feed::Receive,
             echo: false,
         }
     }
@@ -104,12 +105,22 @@ impl Driver {
             ws.close(CloseCode::NORMAL, SERVER_CLOSE_REASON).unwrap();
             output.extend(ws.take_output());
         }
+        // One buffer for every read, as the tokio driver's per-thread
+        // buffer: payloads taken out of it must survive its reuse.
+        let mut reused = BytesMut::with_capacity(64);
         for piece in pieces {
-            if self.via_read_buf {
-                ws.read_buf().extend_from_slice(piece);
-                ws.process();
-            } else {
-                ws.receive(piece);
+            match self.feed {
+                Feed::Receive => ws.receive(piece),
+                Feed::ReadBuf => {
+                    ws.read_buf().extend_from_slice(piece);
+                    ws.process();
+                }
+                Feed::Reused => {
+                    reused.reserve(64);
+                    reused.extend_from_slice(piece);
+                    ws.receive_from(&mut reused);
+                    assert!(reused.is_empty(), "receive_from leaves the buffer empty");
+                }
             }
             while let Some(event) = ws.poll_event() {
                 if let (true, Event::Message(m)) = (self.echo, &event) {
@@ -129,6 +140,21 @@ impl Driver {
             failed: ws.is_failed(),
         }
     }
+}
+
+/// The ways bytes are fed to the connection.
+#[derive(Debug, Clone, Copy)]
+enum Feed {
+    /// `receive(&[u8])`.
+    Receive,
+    /// Written into `read_buf()`, then `process()`.
+    ReadBuf,
+    /// `receive_from(&mut BytesMut)`, one buffer reused for all reads.
+    Reused,
+}
+
+fn feed() -> impl Strategy<Value = Feed> {
+    prop_oneof![Just(Feed::Receive), Just(Feed::ReadBuf), Just(Feed::Reused)]
 }
 
 /// One frame the server wrote.
@@ -503,18 +529,9 @@ fn model(stream: &Stream, max_payload: Option<u64>, server_closes_first: bool) -
 
 /// Feeds `bytes` whole and cut by `cuts`, to a plain driver and to an echo
 /// handler: cutting must change nothing, and the invariants must hold.
-fn check_cuts(
-    bytes: &[u8],
-    cuts: &Cuts,
-    base: Driver,
-    via_read_buf: bool,
-) -> Result<(), TestCaseError> {
+fn check_cuts(bytes: &[u8], cuts: &Cuts, base: Driver, feed: Feed) -> Result<(), TestCaseError> {
     let whole = base.run(&[bytes]);
-    let chunked = Driver {
-        via_read_buf,
-        ..base
-    }
-    .run(&pieces(bytes, cuts));
+    let chunked = Driver { feed, ..base }.run(&pieces(bytes, cuts));
     prop_assert_eq!(&chunked, &whole);
     check_invariants(&whole, base);
 
@@ -524,11 +541,7 @@ fn check_cuts(
     let echo = Driver { echo: true, ..base };
     for echoed in [
         echo.run(&[bytes]),
-        Driver {
-            via_read_buf,
-            ..echo
-        }
-        .run(&pieces(bytes, cuts)),
+        Driver { feed, ..echo }.run(&pieces(bytes, cuts)),
     ] {
         prop_assert_eq!(&echoed.events, &whole.events);
         prop_assert_eq!(
@@ -551,13 +564,13 @@ proptest! {
         max_payload in max_payload(),
         server_closes_first in prop::bool::weighted(0.2),
         cuts in cuts(),
-        via_read_buf in any::<bool>(),
+        feed in feed(),
     ) {
         let mut bytes = stream.encode();
         if let Some(at) = truncate {
             bytes.truncate(at.index(bytes.len() + 1));
         }
-        check_cuts(&bytes, &cuts, Driver::new(max_payload, server_closes_first), via_read_buf)?;
+        check_cuts(&bytes, &cuts, Driver::new(max_payload, server_closes_first), feed)?;
     }
 
     /// Events and output are what RFC 6455 prescribes for the frames sent.
@@ -588,7 +601,7 @@ proptest! {
         close in prop::option::of((valid_close_payload(), any::<[u8; 4]>())),
         limit in 0..3u8,
         cuts in cuts(),
-        via_read_buf in any::<bool>(),
+        feed in feed(),
     ) {
         let mut frames = Vec::new();
         let mut sent = Vec::new();
@@ -604,7 +617,7 @@ proptest! {
         let max_payload = [None, Some(u64::MAX), Some(largest)][usize::from(limit)];
         let stream = Stream { frames, tail: None };
         let bytes = stream.encode();
-        let driver = Driver { via_read_buf, echo: true, ..Driver::new(max_payload, false) };
+        let driver = Driver { feed, echo: true, ..Driver::new(max_payload, false) };
         let got = driver.run(&pieces(&bytes, &cuts));
 
         let received: Vec<Message> = got
@@ -631,9 +644,9 @@ proptest! {
         max_payload in prop_oneof![Just(None), (0..64u64).prop_map(Some)],
         server_closes_first in any::<bool>(),
         cuts in cuts(),
-        via_read_buf in any::<bool>(),
+        feed in feed(),
     ) {
-        check_cuts(&bytes, &cuts, Driver::new(max_payload, server_closes_first), via_read_buf)?;
+        check_cuts(&bytes, &cuts, Driver::new(max_payload, server_closes_first), feed)?;
     }
 
     /// Streams of frames with a few bytes flipped, inserted or removed:
@@ -645,10 +658,10 @@ proptest! {
         max_payload in prop_oneof![Just(None), (0..64u64).prop_map(Some)],
         server_closes_first in any::<bool>(),
         cuts in cuts(),
-        via_read_buf in any::<bool>(),
+        feed in feed(),
     ) {
         let mut bytes = stream.encode();
         mutate(&mut bytes, mutations);
-        check_cuts(&bytes, &cuts, Driver::new(max_payload, server_closes_first), via_read_buf)?;
+        check_cuts(&bytes, &cuts, Driver::new(max_payload, server_closes_first), feed)?;
     }
 }

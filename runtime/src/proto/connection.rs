@@ -160,7 +160,12 @@ impl ServerConnection {
 
     /// Feeds received bytes and processes them.
     pub fn receive(&mut self, bytes: &[u8]) {
-        if self.accepts_input() {
+        if !self.accepts_input() {
+            return;
+        }
+        if self.recv.is_empty() {
+            self.receive_from(&mut BytesMut::from(bytes));
+        } else {
             self.recv.extend_from_slice(bytes);
             self.process();
         }
@@ -195,15 +200,69 @@ impl ServerConnection {
         })
     }
 
-    /// Appends received bytes without processing them yet.
-    pub fn buffer_received(&mut self, bytes: &[u8]) {
-        if self.accepts_input() {
-            self.recv.extend_from_slice(bytes);
+    /// Feeds the bytes in `buf` and processes them, taking the payloads of
+    /// complete frames out of `buf` itself. A driver that reads into one
+    /// buffer, reused from read to read, thus hands payloads to the
+    /// handler with neither a copy nor an allocation.
+    ///
+    /// `buf` is left empty. The payloads taken out of it share its
+    /// allocation, which [`BytesMut::reserve`] reuses once they are all
+    /// dropped. The bytes of an incomplete frame are copied into the
+    /// connection's own buffer, so `buf` never waits on a slow peer.
+    pub fn receive_from(&mut self, buf: &mut BytesMut) {
+        if !self.accepts_input() {
+            buf.clear();
+            return;
         }
+        if !self.recv.is_empty() {
+            // Part of a frame is buffered here already: append to it.
+            self.recv.extend_from_slice(buf);
+            buf.clear();
+            self.process();
+            return;
+        }
+        std::mem::swap(&mut self.recv, buf);
+        self.parse_frames();
+        // `buf` now holds the connection's own (empty) buffer, and
+        // `self.recv` what is left of the caller's.
+        std::mem::swap(&mut self.recv, buf);
+        if self.accepts_input() && !buf.is_empty() {
+            self.reserve_for(buf.len());
+            self.recv.extend_from_slice(buf);
+        }
+        buf.clear();
+        self.release_if_empty();
+    }
+
+    /// Sizes an empty receive buffer for the whole frame being received
+    /// (at least `have` bytes), so the rest of a large payload is read
+    /// into it without a reallocation (and the copy of everything before
+    /// it). Bounded like [`read_buf`](Self::read_buf): the header is
+    /// untrusted.
+    fn reserve_for(&mut self, have: usize) {
+        let whole = match &self.frame {
+            Some(f) => f.header_len as u64 + f.header.payload_len,
+            None => 0,
+        };
+        let want = whole.min(MAX_READ_RESERVE as u64) as usize;
+        self.recv.reserve(want.max(have));
     }
 
     /// Parses everything complete in the receive buffer into events.
     pub fn process(&mut self) {
+        self.parse_frames();
+        self.release_if_empty();
+    }
+
+    /// An empty buffer is given back at once: an idle connection holds
+    /// none, and payloads handed out keep only their own bytes alive.
+    fn release_if_empty(&mut self) {
+        if !self.accepts_input() || self.recv.is_empty() {
+            self.recv = BytesMut::new();
+        }
+    }
+
+    fn parse_frames(&mut self) {
         while self.accepts_input() {
             if self.frame.is_none() {
                 match FrameHeader::parse(&self.recv) {
@@ -228,11 +287,6 @@ impl ServerConnection {
             if !self.advance_frame() {
                 break;
             }
-        }
-        // An empty buffer is given back at once: an idle connection holds
-        // none, and payloads handed out keep only their own bytes alive.
-        if !self.accepts_input() || self.recv.is_empty() {
-            self.recv = BytesMut::new();
         }
     }
 
