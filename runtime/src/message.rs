@@ -9,6 +9,12 @@ use bytes::Bytes;
 ///
 /// The payload is the bytes the connection read, handed over without a
 /// copy: cloning a `Message` is cheap (reference-counted).
+///
+/// Messages under a few KiB are cut out of a read buffer the connections
+/// of a thread share (16 KiB), which is reused once every message cut from
+/// it has been dropped. A message kept for long keeps that whole buffer
+/// alive, so a handler that stores many small messages (a chat history,
+/// say) should store [`detach`](Self::detach)ed copies.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Message {
     /// A text message; always valid UTF-8.
@@ -28,6 +34,24 @@ impl Message {
         match self {
             Self::Text(text) => text.as_bytes(),
             Self::Binary(bytes) => bytes,
+        }
+    }
+
+    /// A copy of this message in an allocation of its own, which keeps no
+    /// read buffer alive.
+    ///
+    /// ```
+    /// use wsroute::Message;
+    ///
+    /// let msg = Message::Text("hello".into());
+    /// let kept = msg.detach();
+    /// assert_eq!(kept, msg);
+    /// assert_ne!(kept.as_bytes().as_ptr(), msg.as_bytes().as_ptr());
+    /// ```
+    pub fn detach(&self) -> Self {
+        match self {
+            Self::Text(text) => Self::Text(Utf8Bytes::from(text.as_str().to_owned())),
+            Self::Binary(bytes) => Self::Binary(Bytes::copy_from_slice(bytes)),
         }
     }
 
