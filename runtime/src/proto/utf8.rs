@@ -27,6 +27,12 @@ impl Utf8Validator {
                 return Ok(());
             }
         }
+        // The SIMD check answers only valid or not, several times faster
+        // than `std` on non-ASCII text; std then locates a failure, which
+        // is rare (an invalid message, or a code point cut between pieces).
+        if simdutf8::basic::from_utf8(bytes).is_ok() {
+            return Ok(());
+        }
         match std::str::from_utf8(bytes) {
             Ok(_) => Ok(()),
             // `error_len() == None` means the input ended inside a code
