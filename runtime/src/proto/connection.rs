@@ -14,7 +14,10 @@ use super::utf8::Utf8Validator;
 use super::{ProtocolError, SendError};
 use crate::message::{Message, Utf8Bytes};
 
-/// Spare room offered to each socket read when no large frame is pending.
+/// Spare room offered to each socket read when no large frame is pending,
+/// and beyond the end of one that is: a read that does not fill its room
+/// shows the socket drained, which spares the driver a read that would
+/// find nothing.
 const READ_CHUNK: usize = 4 * 1024;
 /// The most spare room reserved at once for a large frame still arriving,
 /// so an untrusted length header never sizes an allocation.
@@ -184,7 +187,7 @@ impl ServerConnection {
                 .min(MAX_READ_RESERVE as u64) as usize,
             None => 0,
         };
-        let want = pending.max(READ_CHUNK);
+        let want = pending + READ_CHUNK;
         if self.recv.capacity() - self.recv.len() < want / 2 {
             self.recv.reserve(want);
         }
@@ -240,11 +243,13 @@ impl ServerConnection {
     /// it). Bounded like [`read_buf`](Self::read_buf): the header is
     /// untrusted.
     fn reserve_for(&mut self, have: usize) {
-        let whole = match &self.frame {
-            Some(f) => f.header_len as u64 + f.header.payload_len,
+        let want = match &self.frame {
+            Some(f) => {
+                let whole = f.header_len as u64 + f.header.payload_len;
+                whole.min(MAX_READ_RESERVE as u64) as usize + READ_CHUNK
+            }
             None => 0,
         };
-        let want = whole.min(MAX_READ_RESERVE as u64) as usize;
         self.recv.reserve(want.max(have));
     }
 

@@ -646,6 +646,52 @@ fn reading_through_read_buf_hands_over_the_payload_without_a_copy() {
     assert!(region.contains(&payload), "payload was copied");
 }
 
+#[test]
+fn receive_from_splits_messages_out_of_the_callers_buffer() {
+    let mut bytes = frame(OpCode::Binary, true, &[7u8; 300]);
+    bytes.extend(text("two"));
+    let mut ws = ServerConnection::new(None);
+    let mut shared = bytes::BytesMut::with_capacity(4096);
+    shared.extend_from_slice(&bytes);
+    let region = shared.as_ptr_range();
+    ws.receive_from(&mut shared);
+    assert!(shared.is_empty());
+    let [Event::Message(first), Event::Message(second)] = &events(&mut ws)[..] else {
+        panic!("expected two messages");
+    };
+    assert!(
+        region.contains(&first.as_bytes().as_ptr()),
+        "payload was copied"
+    );
+    assert_eq!(first.len(), 300);
+    assert_eq!(second, &Message::from("two"));
+    // Nothing was left over, so the connection keeps no buffer.
+    assert_eq!(ws.buffered_capacity(), 0);
+}
+
+#[test]
+fn a_large_frame_gets_one_buffer_sized_from_its_header_with_room_past_its_end() {
+    let bytes = frame(OpCode::Binary, true, &[5u8; 64 * 1024]);
+    let mut ws = ServerConnection::new(None);
+    // The first read, into a shared buffer, brings the header and a part.
+    let mut shared = bytes::BytesMut::from(&bytes[..16 * 1024]);
+    ws.receive_from(&mut shared);
+    assert!(events(&mut ws).is_empty());
+    let pending = ws.payload_pending() as usize;
+    assert_eq!(pending, bytes.len() - 16 * 1024);
+
+    // The rest fits without a reallocation, and the room is larger than
+    // what is pending: a read that drains the socket comes back short.
+    let buf = ws.read_buf();
+    let start = buf.as_ptr();
+    assert!(buf.capacity() - buf.len() > pending);
+    buf.extend_from_slice(&bytes[16 * 1024..]);
+    assert_eq!(buf.as_ptr(), start, "the buffer was reallocated");
+    ws.process();
+    assert_eq!(message(&mut ws).len(), 64 * 1024);
+    assert_eq!(ws.buffered_capacity(), 0);
+}
+
 // ---- arbitrary splits -------------------------------------------------------------------
 
 #[test]
