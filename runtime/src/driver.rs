@@ -438,3 +438,65 @@ mod tests {
         task.await.unwrap();
     }
 }
+
+#[cfg(test)]
+mod send_order_tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::__private::{Parts, Response};
+    use crate::message::Message;
+    use crate::transport::Buffered;
+
+    /// On each message: another thread sends "x" (and is joined), then the
+    /// handler sends "y" itself, then "z".
+    struct Mixed;
+
+    impl Route for Mixed {
+        const PATH: &'static str = "/";
+
+        async fn accept(_: &mut Parts, _: &()) -> Result<Self, Response> {
+            Ok(Mixed)
+        }
+
+        async fn message(&mut self, conn: &Connection, _: Message) {
+            let other = conn.clone();
+            std::thread::spawn(move || other.send_text("x").unwrap())
+                .join()
+                .unwrap();
+            conn.send_text("y").unwrap();
+            tokio::task::yield_now().await;
+            conn.send_text("z").unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_send_from_another_thread_that_came_first_goes_out_first() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        let task = tokio::spawn(async move {
+            let conn = Connection::new(1, None, None, 1 << 20);
+            let settings = Settings {
+                max_payload: None,
+                close_timeout: Duration::from_secs(1),
+            };
+            run(
+                Buffered::new(server),
+                Bytes::from_static(b"\x81\x82\0\0\0\0hi"),
+                Mixed,
+                conn,
+                settings,
+            )
+            .await;
+        });
+        let mut replies = [0u8; 9];
+        client.read_exact(&mut replies).await.unwrap();
+        assert_eq!(&replies, b"\x81\x01x\x81\x01y\x81\x01z");
+        client
+            .write_all(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xE8])
+            .await
+            .unwrap();
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).await.unwrap();
+        task.await.unwrap();
+    }
+}
