@@ -27,7 +27,7 @@ use tower_service::Service;
 /// no more), so each upgraded connection is read straight from its
 /// `TcpStream`: no read buffer while idle, fewer copies, less CPU per
 /// message. It also sets `TCP_NODELAY` and provides
-/// `ConnectInfo<SocketAddr>` to extractors and [`Connection::remote_addr`]
+/// `ConnectInfo<SocketAddr>` to extractors and [`Connection::remote_addr`](crate::Connection::remote_addr)
 /// (crate::Connection::remote_addr).
 ///
 /// On `shutdown` it stops accepting, lets requests in progress finish, and
