@@ -370,12 +370,46 @@ fn close_reason(proto: &ServerConnection) -> CloseReason {
 
 #[cfg(test)]
 mod tests {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+    use tokio::task::JoinHandle;
 
     use super::*;
     use crate::__private::{Parts, Response};
     use crate::message::Message;
     use crate::transport::Buffered;
+
+    /// A masked text frame "hi" (zero key), sent right behind the handshake.
+    const EARLY_HI: &[u8] = b"\x81\x82\0\0\0\0hi";
+    /// A masked close 1000 (zero key).
+    const CLOSE_1000: [u8; 8] = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xE8];
+
+    fn settings() -> Settings {
+        Settings {
+            max_payload: None,
+            close_timeout: Duration::from_secs(1),
+        }
+    }
+
+    /// Runs `route` over an in-memory pipe, starting with `early` bytes;
+    /// returns the client's end.
+    fn spawn_route<R: Route>(route: R, early: &'static [u8]) -> (DuplexStream, JoinHandle<()>) {
+        let (client, server) = tokio::io::duplex(1024);
+        let task = tokio::spawn(async move {
+            let conn = Connection::new(1, None, None, 1 << 20);
+            let early = Bytes::from_static(early);
+            run(Buffered::new(server), early, route, conn, settings()).await;
+        });
+        (client, task)
+    }
+
+    /// Sends a close and reads to the end of the stream.
+    async fn close_and_finish(mut client: DuplexStream, task: JoinHandle<()>) -> Vec<u8> {
+        client.write_all(&CLOSE_1000).await.unwrap();
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).await.unwrap();
+        task.await.unwrap();
+        rest
+    }
 
     struct Echo;
 
@@ -391,65 +425,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_connection_task_is_small() {
-        let (_, server) = tokio::io::duplex(1);
-        let conn = Connection::new(1, None, None, 1 << 20);
-        let settings = Settings {
-            max_payload: None,
-            close_timeout: Duration::from_secs(1),
-        };
-        let task = run(Buffered::new(server), Bytes::new(), Echo, conn, settings);
-        let size = std::mem::size_of_val(&task);
-        eprintln!("driver future: {size} bytes");
-        assert!(size <= 1024, "driver future is {size} bytes");
-    }
-
-    #[tokio::test]
-    async fn runs_over_any_byte_stream_through_buffered() {
-        let (mut client, server) = tokio::io::duplex(1024);
-        let task = tokio::spawn(async move {
-            let conn = Connection::new(1, None, None, 1 << 20);
-            let settings = Settings {
-                max_payload: None,
-                close_timeout: Duration::from_secs(1),
-            };
-            run(
-                Buffered::new(server),
-                Bytes::from_static(b"\x81\x82\0\0\0\0hi"),
-                Echo,
-                conn,
-                settings,
-            )
-            .await;
-        });
-        // The early bytes: a text frame masked with a zero key.
-        let mut echo = [0u8; 4];
-        client.read_exact(&mut echo).await.unwrap();
-        assert_eq!(&echo, b"\x81\x02hi");
-        // A masked close; the server echoes it and ends the stream.
-        client
-            .write_all(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xE8])
-            .await
-            .unwrap();
-        let mut rest = Vec::new();
-        client.read_to_end(&mut rest).await.unwrap();
-        assert!(rest.ends_with(&[0x88, 0x02, 0x03, 0xE8]), "{rest:x?}");
-        task.await.unwrap();
-    }
-}
-
-#[cfg(test)]
-mod send_order_tests {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    use super::*;
-    use crate::__private::{Parts, Response};
-    use crate::message::Message;
-    use crate::transport::Buffered;
-
     /// On each message: another thread sends "x" (and is joined), then the
-    /// handler sends "y" itself, then "z".
+    /// handler sends "y" itself, yields, and sends "z".
     struct Mixed;
 
     impl Route for Mixed {
@@ -470,33 +447,33 @@ mod send_order_tests {
         }
     }
 
+    #[test]
+    fn the_connection_task_is_small() {
+        let (_, server) = tokio::io::duplex(1);
+        let conn = Connection::new(1, None, None, 1 << 20);
+        let task = run(Buffered::new(server), Bytes::new(), Echo, conn, settings());
+        let size = std::mem::size_of_val(&task);
+        eprintln!("driver future: {size} bytes");
+        assert!(size <= 1024, "driver future is {size} bytes");
+    }
+
+    #[tokio::test]
+    async fn runs_over_any_byte_stream_through_buffered() {
+        let (mut client, task) = spawn_route(Echo, EARLY_HI);
+        let mut echo = [0u8; 4];
+        client.read_exact(&mut echo).await.unwrap();
+        assert_eq!(&echo, b"\x81\x02hi");
+        // The server echoes the close and ends the stream.
+        let rest = close_and_finish(client, task).await;
+        assert!(rest.ends_with(&[0x88, 0x02, 0x03, 0xE8]), "{rest:x?}");
+    }
+
     #[tokio::test]
     async fn a_send_from_another_thread_that_came_first_goes_out_first() {
-        let (mut client, server) = tokio::io::duplex(1024);
-        let task = tokio::spawn(async move {
-            let conn = Connection::new(1, None, None, 1 << 20);
-            let settings = Settings {
-                max_payload: None,
-                close_timeout: Duration::from_secs(1),
-            };
-            run(
-                Buffered::new(server),
-                Bytes::from_static(b"\x81\x82\0\0\0\0hi"),
-                Mixed,
-                conn,
-                settings,
-            )
-            .await;
-        });
+        let (mut client, task) = spawn_route(Mixed, EARLY_HI);
         let mut replies = [0u8; 9];
         client.read_exact(&mut replies).await.unwrap();
         assert_eq!(&replies, b"\x81\x01x\x81\x01y\x81\x01z");
-        client
-            .write_all(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xE8])
-            .await
-            .unwrap();
-        let mut rest = Vec::new();
-        client.read_to_end(&mut rest).await.unwrap();
-        task.await.unwrap();
+        close_and_finish(client, task).await;
     }
 }
