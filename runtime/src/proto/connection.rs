@@ -181,13 +181,7 @@ impl ServerConnection {
     /// The spare room is bounded: a header announcing a huge payload
     /// grows the buffer only as bytes really arrive.
     pub fn read_buf(&mut self) -> &mut BytesMut {
-        let pending = match &self.frame {
-            Some(f) => (f.header_len as u64 + f.header.payload_len)
-                .saturating_sub(self.recv.len() as u64)
-                .min(MAX_READ_RESERVE as u64) as usize,
-            None => 0,
-        };
-        let want = pending + READ_CHUNK;
+        let want = self.pending_reserve() + READ_CHUNK;
         if self.recv.capacity() - self.recv.len() < want / 2 {
             self.recv.reserve(want);
         }
@@ -219,9 +213,8 @@ impl ServerConnection {
         }
         if !self.recv.is_empty() {
             // Part of a frame is buffered here already: append to it.
-            self.recv.extend_from_slice(buf);
+            self.receive(buf);
             buf.clear();
-            self.process();
             return;
         }
         std::mem::swap(&mut self.recv, buf);
@@ -243,14 +236,19 @@ impl ServerConnection {
     /// it). Bounded like [`read_buf`](Self::read_buf): the header is
     /// untrusted.
     fn reserve_for(&mut self, have: usize) {
-        let want = match &self.frame {
-            Some(f) => {
-                let whole = f.header_len as u64 + f.header.payload_len;
-                whole.min(MAX_READ_RESERVE as u64) as usize + READ_CHUNK
-            }
+        // The buffer is empty: what is pending is the whole frame.
+        let want = match self.frame {
+            Some(_) => self.pending_reserve() + READ_CHUNK,
             None => 0,
         };
         self.recv.reserve(want.max(have));
+    }
+
+    /// The room to reserve for the rest of the frame being received:
+    /// what is pending, capped so an untrusted header never sizes an
+    /// allocation.
+    fn pending_reserve(&self) -> usize {
+        self.payload_pending().min(MAX_READ_RESERVE as u64) as usize
     }
 
     /// Parses everything complete in the receive buffer into events.
