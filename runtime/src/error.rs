@@ -28,6 +28,14 @@ pub enum ErrorKind {
     /// A message taken as `Json<T>` did not decode. The connection stays
     /// open.
     Json(serde_json::Error),
+    /// Nothing at all arrived within `ping_timeout` of a keepalive ping:
+    /// the peer is gone. The connection was dropped without a close
+    /// handshake (the `close` event reports 1006).
+    PeerTimeout,
+    /// A send found the queue full under
+    /// [`SlowConsumer::Close`](crate::SlowConsumer::Close): the connection
+    /// is closed with 1008.
+    SlowConsumer,
 }
 
 impl Error {
@@ -70,6 +78,10 @@ impl fmt::Display for Error {
             ErrorKind::Io(e) => write!(f, "I/O error: {e}")?,
             ErrorKind::CloseTimeout => f.write_str("the client did not answer the close frame")?,
             ErrorKind::Json(e) => write!(f, "message is not the expected JSON: {e}")?,
+            ErrorKind::PeerTimeout => f.write_str("the client stopped answering (keepalive ping timed out)")?,
+            ErrorKind::SlowConsumer => {
+                f.write_str("the client does not read fast enough (send queue full)")?;
+            }
         }
         if let Some(code) = self.close_code {
             write!(f, " (closed with {code})")?;
@@ -84,7 +96,7 @@ impl std::error::Error for Error {
             ErrorKind::Protocol(e) => Some(e),
             ErrorKind::Io(e) => Some(e),
             ErrorKind::Json(e) => Some(e),
-            ErrorKind::CloseTimeout => None,
+            ErrorKind::CloseTimeout | ErrorKind::PeerTimeout | ErrorKind::SlowConsumer => None,
         }
     }
 }

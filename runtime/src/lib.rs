@@ -27,7 +27,7 @@ mod serve;
 mod transport;
 mod websockets;
 
-pub use config::{Config, DEFAULT_MAX_PAYLOAD};
+pub use config::{Config, DEFAULT_MAX_PAYLOAD, SlowConsumer};
 pub use connection::Connection;
 pub use error::{CloseReason, Error, ErrorKind};
 pub use json::{FromMessage, Json};

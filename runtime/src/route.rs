@@ -53,6 +53,13 @@ pub trait Route<S = ()>: Sized + Send + 'static {
     /// `Some(u64::MAX)` turns the limit off for this route.
     const MAX_PAYLOAD: Option<u64> = None;
 
+    /// The origins this route accepts upgrades from (exact
+    /// `scheme://host[:port]` strings), replacing the global
+    /// [`Config::allowed_origins`](crate::Config::allowed_origins) rule for
+    /// this route; `None` uses the global rule. Set with the attribute key
+    /// `origins = ["https://app.example.com"]`.
+    const ORIGINS: Option<&'static [&'static str]> = None;
+
     /// Decides whether to upgrade the request, and builds the
     /// per-connection state. `Err` answers the request with that response
     /// instead; the connection is never opened.

@@ -42,6 +42,14 @@ pub enum ProtocolError {
         /// the limit at the length its header announced.
         size: u64,
     },
+    /// A message in more frames than the configured `max_fragments`.
+    TooManyFragments {
+        /// The limit in frames.
+        limit: usize,
+    },
+    /// The server's budget for buffered bytes (`max_buffered`) is spent:
+    /// this connection's message cannot be held now.
+    Overloaded,
 }
 
 impl ProtocolError {
@@ -49,7 +57,10 @@ impl ProtocolError {
     pub fn close_code(&self) -> CloseCode {
         match self {
             Self::InvalidUtf8 | Self::InvalidCloseReason => CloseCode::INVALID_PAYLOAD,
-            Self::PayloadTooBig { .. } => CloseCode::MESSAGE_TOO_BIG,
+            Self::PayloadTooBig { .. } | Self::TooManyFragments { .. } => {
+                CloseCode::MESSAGE_TOO_BIG
+            }
+            Self::Overloaded => CloseCode::TRY_AGAIN_LATER,
             _ => CloseCode::PROTOCOL_ERROR,
         }
     }
@@ -75,6 +86,10 @@ impl fmt::Display for ProtocolError {
             Self::PayloadTooBig { limit, size } => {
                 write!(f, "message of {size} bytes exceeds max_payload {limit}")
             }
+            Self::TooManyFragments { limit } => {
+                write!(f, "message in more than {limit} frames (max_fragments)")
+            }
+            Self::Overloaded => f.write_str("server busy: its buffer budget is spent, try again later"),
         }
     }
 }
