@@ -9,7 +9,10 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
+use tokio::sync::Notify;
 
+use crate::budget::Budget;
+use crate::config::SlowConsumer;
 use crate::message::{Message, Utf8Bytes};
 use crate::proto::{CloseCode, MAX_CONTROL_PAYLOAD, SendError};
 
@@ -22,10 +25,14 @@ use crate::proto::{CloseCode, MAX_CONTROL_PAYLOAD, SendError};
 /// other tasks wake the connection's task.
 ///
 /// **Backpressure.** At most [`Config::max_send_queue`](crate::Config::max_send_queue)
-/// bytes may wait unwritten. A send beyond that returns
-/// [`SendError::QueueFull`] and queues nothing: the message is the caller's
-/// to drop, retry or answer by closing the connection. After the
-/// connection starts closing, sends return [`SendError::Closed`].
+/// bytes may wait unwritten (a larger message is still taken when nothing
+/// waits). A send beyond that returns [`SendError::QueueFull`] and queues
+/// nothing: the message is the caller's to drop, retry or answer by
+/// closing the connection — or, with
+/// [`SlowConsumer::Close`](crate::SlowConsumer::Close), the connection is
+/// closed with 1008. A producer that must not drop waits for room with
+/// [`ready`](Self::ready) or [`send_when_ready`](Self::send_when_ready).
+/// After the connection starts closing, sends return [`SendError::Closed`].
 #[derive(Clone)]
 pub struct Connection {
     shared: Arc<Shared>,
@@ -35,8 +42,10 @@ struct Shared {
     id: u64,
     remote_addr: Option<SocketAddr>,
     subprotocol: Option<Box<str>>,
-    max_send_queue: usize,
+    limits: SendLimits,
     queue: Mutex<SendQueue>,
+    /// Producers waiting in [`Connection::ready`] for room in the queue.
+    room: Notify,
     /// The task is running handlers and drains the queue before it next
     /// waits, so senders need not wake it. Set without the lock (a sender
     /// that misses it wakes the task for nothing); cleared under the lock,
@@ -64,6 +73,33 @@ pub(crate) struct SendQueue {
     unwritten: usize,
     /// A close was requested or happened: refuse further sends.
     closed: bool,
+    /// Bytes of `queued + unwritten` charged to the server's budget.
+    charged: usize,
+    /// A producer waits in `ready`: the task notifies `room` at its next
+    /// drain.
+    waiting: bool,
+    /// A send overflowed the queue under [`SlowConsumer::Close`].
+    slow: bool,
+}
+
+/// The send-side limits of a connection, from the [`Config`](crate::Config).
+#[derive(Debug, Clone)]
+pub(crate) struct SendLimits {
+    pub(crate) max_send_queue: usize,
+    pub(crate) slow_consumer: SlowConsumer,
+    pub(crate) budget: Arc<Budget>,
+}
+
+impl SendLimits {
+    /// A queue bound with its own, unbounded, budget: for tests.
+    #[cfg(test)]
+    pub(crate) fn queue(max_send_queue: usize) -> Self {
+        Self {
+            max_send_queue,
+            slow_consumer: SlowConsumer::Error,
+            budget: Arc::new(Budget::new(usize::MAX)),
+        }
+    }
 }
 
 /// Something a handle asked the connection's task to send.
@@ -73,6 +109,9 @@ pub(crate) enum Command {
     Ping(Bytes),
     Pong(Bytes),
     Close(CloseCode, String),
+    /// The queue overflowed under [`SlowConsumer::Close`]: close with 1008
+    /// and report it.
+    SlowConsumer,
 }
 
 impl Connection {
@@ -80,15 +119,16 @@ impl Connection {
         id: u64,
         remote_addr: Option<SocketAddr>,
         subprotocol: Option<&str>,
-        max_send_queue: usize,
+        limits: SendLimits,
     ) -> Self {
         Self {
             shared: Arc::new(Shared {
                 id,
                 remote_addr,
                 subprotocol: subprotocol.map(Into::into),
-                max_send_queue,
+                limits,
                 queue: Mutex::new(SendQueue::default()),
+                room: Notify::new(),
                 // The task starts busy (running `open`); it drains the
                 // queue before it first waits.
                 in_handler: AtomicBool::new(true),
@@ -176,18 +216,113 @@ impl Connection {
         !self.lock().closed
     }
 
+    /// Waits until the send queue is below its bound (`Ok`) or the
+    /// connection is closing (`Err(SendError::Closed)`): for producers
+    /// that must not drop messages. A message sent right after may still
+    /// find the queue full if it is larger than the room left, or another
+    /// task filled it first; [`send_when_ready`](Self::send_when_ready)
+    /// waits for room for one given message.
+    ///
+    /// ```no_run
+    /// # async fn stream(conn: wsroute::Connection, rows: Vec<String>) -> Result<(), wsroute::SendError> {
+    /// for row in rows {
+    ///     conn.send_when_ready(wsroute::Message::Text(row.into())).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn ready(&self) -> Result<(), SendError> {
+        self.wait_for_room(|_, _| true).await
+    }
+
+    /// Queues `message` once there is room for it: unlike
+    /// [`send`](Self::send), a full queue makes it wait, never fail, and
+    /// never trips [`SlowConsumer::Close`]. Fails with
+    /// [`SendError::Closed`] if the connection closes first, and with
+    /// [`SendError::QueueFull`] only if the server-wide
+    /// [`max_buffered`](crate::Config::max_buffered) budget cannot take it
+    /// even though this connection's queue is empty.
+    pub async fn send_when_ready(&self, message: Message) -> Result<(), SendError> {
+        let mut message = Some(message);
+        self.wait_for_room(|conn, queue| {
+            let msg = message.take().expect("taken once: the wait ends here");
+            let len = msg.len();
+            match conn.try_push(queue, len, Command::Message(msg)) {
+                Ok(()) => true,
+                Err(Command::Message(msg)) if queue.queued + queue.unwritten > 0 => {
+                    message = Some(msg);
+                    false
+                }
+                Err(_) => true,
+            }
+        })
+        .await?;
+        match message {
+            None => Ok(()),
+            Some(_) => Err(SendError::QueueFull {
+                limit: self.shared.limits.max_send_queue,
+            }),
+        }
+    }
+
+    /// Waits until `done` says so, calling it under the queue lock each
+    /// time the queue is below its bound.
+    async fn wait_for_room(
+        &self,
+        mut done: impl FnMut(&Self, &mut SendQueue) -> bool,
+    ) -> Result<(), SendError> {
+        loop {
+            let notified = self.shared.room.notified();
+            let mut notified = std::pin::pin!(notified);
+            // Registered before the check, so a drain in between is seen.
+            notified.as_mut().enable();
+            {
+                let mut queue = self.lock();
+                if queue.closed {
+                    return Err(SendError::Closed);
+                }
+                let waiting = queue.queued + queue.unwritten;
+                if waiting < self.shared.limits.max_send_queue && done(self, &mut queue) {
+                    return Ok(());
+                }
+                queue.waiting = true;
+            }
+            notified.await;
+        }
+    }
+
     fn push(&self, len: usize, command: Command) -> Result<(), SendError> {
         let mut queue = self.lock();
         if queue.closed {
             return Err(SendError::Closed);
         }
-        let limit = self.shared.max_send_queue;
-        if queue.queued + queue.unwritten + len > limit {
-            return Err(SendError::QueueFull { limit });
+        if self.try_push(&mut queue, len, command).is_ok() {
+            return Ok(());
         }
+        let limit = self.shared.limits.max_send_queue;
+        if self.shared.limits.slow_consumer == SlowConsumer::Close {
+            queue.closed = true;
+            queue.slow = true;
+            queue.commands.push_back(Command::SlowConsumer);
+            self.wake_unless_in_handler(&queue);
+        }
+        Err(SendError::QueueFull { limit })
+    }
+
+    /// Queues `command` if it fits in the connection's bound (or the queue
+    /// is empty: the bound is on what waits) and in the server's budget;
+    /// else hands it back.
+    fn try_push(&self, queue: &mut SendQueue, len: usize, command: Command) -> Result<(), Command> {
+        let waiting = queue.queued + queue.unwritten;
+        if waiting > 0 && waiting + len > self.shared.limits.max_send_queue {
+            return Err(command);
+        }
+        if !self.shared.limits.budget.try_charge(len) {
+            return Err(command);
+        }
+        queue.charged += len;
         queue.queued += len;
         queue.commands.push_back(command);
-        self.wake_unless_in_handler(&queue);
+        self.wake_unless_in_handler(queue);
         Ok(())
     }
 
@@ -250,12 +385,47 @@ impl Connection {
         queue.queued = 0;
         queue.unwritten = unwritten;
         queue.closed |= !open;
+        // What the core queued itself (frame headers, pongs, close frames)
+        // is charged too, whatever the budget: it is small and bounded by
+        // the read pause.
+        let budget = &self.shared.limits.budget;
+        if unwritten >= queue.charged {
+            budget.force_charge(unwritten - queue.charged);
+        } else {
+            budget.release(queue.charged - unwritten);
+        }
+        queue.charged = unwritten;
+        if queue.waiting && (unwritten < self.shared.limits.max_send_queue || queue.closed) {
+            queue.waiting = false;
+            self.shared.room.notify_waiters();
+        }
         self.shared.in_handler.store(!idle, Ordering::Release);
     }
 
-    /// Refuses all further sends.
+    /// Refuses all further sends, drops what is still queued and gives its
+    /// bytes back to the server's budget: the connection's task has ended.
     pub(crate) fn mark_closed(&self) {
-        self.lock().closed = true;
+        let mut queue = self.lock();
+        queue.closed = true;
+        queue.commands.clear();
+        queue.queued = 0;
+        queue.unwritten = 0;
+        self.shared.limits.budget.release(queue.charged);
+        queue.charged = 0;
+        if queue.waiting {
+            queue.waiting = false;
+            self.shared.room.notify_waiters();
+        }
+    }
+
+    /// Whether a send overflowed the queue under [`SlowConsumer::Close`].
+    pub(crate) fn tripped_slow_consumer(&self) -> bool {
+        self.lock().slow
+    }
+
+    /// The connection's outgoing limits.
+    pub(crate) fn limits(&self) -> &SendLimits {
+        &self.shared.limits
     }
 }
 
@@ -282,7 +452,7 @@ mod tests {
 
     #[test]
     fn sends_queue_until_the_bound_then_refuse() {
-        let conn = Connection::new(1, None, None, 10);
+        let conn = Connection::new(1, None, None, SendLimits::queue(10));
         conn.send_binary(vec![0u8; 6]).unwrap();
         assert_eq!(
             conn.send_text("12345"),
@@ -305,7 +475,7 @@ mod tests {
 
     #[test]
     fn sends_after_close_are_errors() {
-        let conn = Connection::new(1, None, None, 1 << 20);
+        let conn = Connection::new(1, None, None, SendLimits::queue(1 << 20));
         conn.close(CloseCode::NORMAL, "bye").unwrap();
         assert_eq!(conn.send_text("x"), Err(SendError::Closed));
         assert_eq!(conn.close(CloseCode::NORMAL, ""), Err(SendError::Closed));
@@ -314,7 +484,7 @@ mod tests {
 
     #[test]
     fn oversized_control_payloads_are_refused() {
-        let conn = Connection::new(1, None, None, 1 << 20);
+        let conn = Connection::new(1, None, None, SendLimits::queue(1 << 20));
         assert_eq!(
             conn.send_ping(vec![0u8; 126]),
             Err(SendError::ControlPayloadTooLong(126))

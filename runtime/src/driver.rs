@@ -10,24 +10,41 @@
 use std::io::{self, IoSlice};
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
+use crate::budget::Budget;
 use crate::connection::{Command, Connection, SHUTDOWN};
 use crate::error::{CloseReason, Error, ErrorKind};
-use crate::proto::{CloseCode, Event, ServerConnection};
+use crate::keepalive::{Due, Keepalive, Wheel};
+use crate::proto::{CloseCode, Event, ProtocolError, ServerConnection};
 use crate::route::Route;
 use crate::transport::Transport;
 
 /// Per-connection settings, resolved from the global config and the route.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub(crate) max_payload: Option<u64>,
+    pub(crate) max_fragments: usize,
     pub(crate) close_timeout: Duration,
+    /// `None` when keepalive is off.
+    pub(crate) keepalive: Option<KeepaliveSettings>,
+    /// The server-wide budget partial incoming messages are charged to.
+    pub(crate) budget: Arc<Budget>,
+}
+
+/// `ping_interval` and `ping_timeout`, on the server's shared clock.
+#[derive(Debug, Clone)]
+pub(crate) struct KeepaliveSettings {
+    pub(crate) wheel: Arc<Wheel>,
+    pub(crate) interval: Duration,
+    pub(crate) timeout: Duration,
 }
 
 /// How the read/write loop ended.
@@ -39,14 +56,19 @@ enum Ending {
     Io(io::Error),
     /// The client did not answer our close frame in time.
     CloseTimeout,
+    /// Nothing arrived within `ping_timeout` of a keepalive ping.
+    PeerTimeout,
 }
 
 /// What woke the loop.
 enum Wake {
+    /// Some output was written (or writing failed).
+    Wrote(io::Result<()>),
     Readable(io::Result<()>),
     /// Signal bits from the connection handle.
     Signals(u8),
     CloseTimeout,
+    Keepalive(Due),
 }
 
 /// Most slices handed to one vectored write.
@@ -54,6 +76,11 @@ const MAX_IOVECS: usize = 64;
 /// Most bytes read in one wake-up before the frames are handled, so one
 /// fast client cannot make the task read forever.
 const MAX_READ_PER_WAKE: usize = 1 << 20;
+/// Reading pauses while more than this much of the core's own output
+/// (pongs, echoes queued past the send bound) waits unwritten, whatever
+/// `max_send_queue` says: a client that sends pings but never reads
+/// then fills its own TCP window, not the server's memory.
+const MIN_READ_PAUSE: usize = 64 * 1024;
 
 /// Runs one upgraded connection to its end, calling `route`'s events.
 /// `early` holds bytes the client sent right behind its handshake, which
@@ -68,16 +95,34 @@ pub(crate) async fn run<R, S, T>(
     R: Route<S>,
     T: Transport,
 {
-    let mut proto = ServerConnection::new(settings.max_payload);
+    // Taken apart, so the task keeps only what it uses while it waits.
+    let Settings {
+        max_payload,
+        max_fragments,
+        close_timeout,
+        keepalive,
+        budget,
+    } = settings;
+    let mut proto = ServerConnection::new(max_payload);
+    proto.set_max_fragments(max_fragments);
+    let mut held = Held {
+        conn: &conn,
+        budget,
+        inbound: 0,
+    };
+    let mut keepalive = keepalive.map(|k| Keepalive::new(k.wheel, k.interval, k.timeout));
     // Only a closing connection needs a timer: boxed on demand, it costs
     // an open connection nothing.
     let mut close_deadline: Option<Pin<Box<Sleep>>> = None;
+    let read_pause = conn.limits().max_send_queue.max(MIN_READ_PAUSE);
+    let mut flushing = false;
 
     if guarded(route.open(&conn)).await.is_err() {
         abort_after_panic(&mut proto);
     }
     if !early.is_empty() {
         proto.receive(&early);
+        held.charge(&mut proto);
     }
     // `early` is a view into the HTTP server's read buffer: let go of it
     // now, not when the connection ends.
@@ -85,34 +130,62 @@ pub(crate) async fn run<R, S, T>(
     dispatch(&mut route, &conn, &mut proto).await;
 
     let ending = loop {
-        let idle = apply_sends(&conn, &mut proto, true);
-        if !idle {
-            if let Err(e) = flush(&mut io, &mut proto).await {
-                break Ending::Io(e);
-            }
-            continue;
-        }
+        apply_sends(&conn, &mut proto, true);
         if proto.is_finished() {
             break Ending::Closed;
         }
         if !proto.is_open() && close_deadline.is_none() {
-            close_deadline = Some(Box::pin(tokio::time::sleep(settings.close_timeout)));
+            close_deadline = Some(Box::pin(tokio::time::sleep(close_timeout)));
         }
+        // While our output backs up, the peer is not reading: stop
+        // reading it too, so what it sends waits in its own buffers.
+        let can_read = proto.output_len() <= read_pause;
+        let open = proto.is_open();
 
-        let wake = tokio::select! {
-            biased;
-            ready = io.readable() => Wake::Readable(ready),
-            bits = std::future::poll_fn(|cx| conn.poll_signals(cx)) => Wake::Signals(bits),
-            () = expired(&mut close_deadline) => Wake::CloseTimeout,
-        };
+        // One poll over every source, so that writing — which a peer that
+        // never reads can stall for ever — never stands between the task
+        // and its shutdown signal, the close timer or the keepalive.
+        let wake = std::future::poll_fn(|cx| {
+            if proto.output_len() > 0 || flushing {
+                if let Poll::Ready(wrote) = poll_write_out(&mut io, &mut proto, &mut flushing, cx) {
+                    return Poll::Ready(Wake::Wrote(wrote));
+                }
+            }
+            if can_read {
+                if let Poll::Ready(ready) = io.poll_readable(cx) {
+                    return Poll::Ready(Wake::Readable(ready));
+                }
+            }
+            if let Poll::Ready(bits) = conn.poll_signals(cx) {
+                return Poll::Ready(Wake::Signals(bits));
+            }
+            if let Some(sleep) = &mut close_deadline {
+                if sleep.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Wake::CloseTimeout);
+                }
+            }
+            if let Some(keepalive) = keepalive.as_mut().filter(|_| open) {
+                if let Poll::Ready(due) = keepalive.poll_due(cx) {
+                    return Poll::Ready(Wake::Keepalive(due));
+                }
+            }
+            Poll::Pending
+        })
+        .await;
         conn.enter_handlers();
 
         match wake {
+            Wake::Wrote(Ok(())) => {}
+            Wake::Wrote(Err(e)) => break Ending::Io(e),
             Wake::Readable(Ok(())) => {
                 let read = read_available(&mut io, &mut proto);
                 // Frames that arrived before an end of stream or an error
                 // are still handled, in order.
                 proto.process();
+                if let (Some(keepalive), Ok(true)) = (&mut keepalive, &read) {
+                    keepalive.seen();
+                }
+                held.charge(&mut proto);
                 dispatch(&mut route, &conn, &mut proto).await;
                 match read {
                     Ok(true) => {}
@@ -135,17 +208,30 @@ pub(crate) async fn run<R, S, T>(
                 }
             }
             Wake::CloseTimeout => break Ending::CloseTimeout,
+            Wake::Keepalive(Due::Ping) => {
+                let _ = proto.send_ping(Bytes::new());
+                if let Some(keepalive) = &mut keepalive {
+                    keepalive.pinged();
+                }
+            }
+            Wake::Keepalive(Due::Dead) => break Ending::PeerTimeout,
         }
     };
     conn.mark_closed();
+    held.release_inbound();
 
     let polite = matches!(ending, Ending::Closed);
-    let err = match ending {
-        Ending::Closed => None,
-        Ending::Io(e) => Some(Error::new(ErrorKind::Io(e), None)),
-        Ending::CloseTimeout => {
-            let code = proto.sent_close().and_then(|f| f.code);
-            Some(Error::new(ErrorKind::CloseTimeout, code))
+    let err = if conn.tripped_slow_consumer() {
+        Some(Error::new(ErrorKind::SlowConsumer, Some(CloseCode::POLICY_VIOLATION)))
+    } else {
+        match ending {
+            Ending::Closed => None,
+            Ending::Io(e) => Some(Error::new(ErrorKind::Io(e), None)),
+            Ending::CloseTimeout => {
+                let code = proto.sent_close().and_then(|f| f.code);
+                Some(Error::new(ErrorKind::CloseTimeout, code))
+            }
+            Ending::PeerTimeout => Some(Error::new(ErrorKind::PeerTimeout, None)),
         }
     };
     if let Some(err) = err {
@@ -154,7 +240,96 @@ pub(crate) async fn run<R, S, T>(
     let _ = guarded(route.close(&conn, close_reason(&proto))).await;
 
     if polite {
-        end_tcp(&mut io, &mut proto, settings.close_timeout).await;
+        // Within what is left of the close timeout, if one was running:
+        // shutdown waits for this task, and must not wait twice as long.
+        let deadline = close_deadline.map_or_else(
+            || Instant::now() + close_timeout,
+            |sleep| sleep.deadline(),
+        );
+        end_tcp(&mut io, &mut proto, deadline).await;
+    }
+}
+
+/// What a connection has charged to the server's budget; given back
+/// however the task ends, also if it is dropped.
+struct Held<'a> {
+    conn: &'a Connection,
+    budget: Arc<Budget>,
+    /// Bytes of receive buffers charged.
+    inbound: usize,
+}
+
+impl Held<'_> {
+    /// Charges the core's receive buffers as they stand. A connection
+    /// whose buffers would take the server past its budget is failed with
+    /// 1013 (try again later), which also lets its buffers go.
+    fn charge(&mut self, proto: &mut ServerConnection) {
+        if !self.budget.adjust(&mut self.inbound, proto.buffered_capacity()) {
+            proto.fail_with(ProtocolError::Overloaded);
+            self.budget.adjust(&mut self.inbound, proto.buffered_capacity());
+        }
+    }
+
+    fn release_inbound(&mut self) {
+        self.budget.adjust(&mut self.inbound, 0);
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.release_inbound();
+        self.conn.mark_closed();
+    }
+}
+
+/// Writes what the socket takes without waiting. Ready once something was
+/// written (the loop then updates the queue's accounting and goes on) or
+/// writing failed; pending, with the waker registered, when the socket is
+/// full.
+fn poll_write_out<IO: AsyncWrite + Unpin>(
+    io: &mut IO,
+    proto: &mut ServerConnection,
+    flushing: &mut bool,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<()>> {
+    let mut wrote = false;
+    while proto.output_len() > 0 {
+        let result = {
+            // The slices are built on the stack at each poll, so they take
+            // no room in the connection's future while it waits.
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let n = proto.chunks_vectored(&mut slices);
+            // One slice (the common case: small frames are packed
+            // together) goes out with a plain write: on a socket that is
+            // `send`, which skips the VFS layer `writev` passes through.
+            if n == 1 {
+                Pin::new(&mut *io).poll_write(cx, &slices[0])
+            } else {
+                Pin::new(&mut *io).poll_write_vectored(cx, &slices[..n])
+            }
+        };
+        match result {
+            Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+            Poll::Ready(Ok(n)) => {
+                proto.advance_output(n);
+                wrote = true;
+            }
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending if wrote => return Poll::Ready(Ok(())),
+            Poll::Pending => return Poll::Pending,
+        }
+    }
+    // Everything is handed over: flush (a no-op on TCP; TLS writes its
+    // records here).
+    match Pin::new(&mut *io).poll_flush(cx) {
+        Poll::Ready(result) => {
+            *flushing = false;
+            Poll::Ready(result)
+        }
+        Poll::Pending => {
+            *flushing = true;
+            if wrote { Poll::Ready(Ok(())) } else { Poll::Pending }
+        }
     }
 }
 
@@ -238,13 +413,10 @@ async fn dispatch<R: Route<S>, S>(route: &mut R, conn: &Connection, proto: &mut 
     }
 }
 
-/// Encodes what the handles queued. With `may_idle`, returns true when
-/// nothing is queued or waiting to be written, in which case the handles
-/// now wake the task for their next send.
-fn apply_sends(conn: &Connection, proto: &mut ServerConnection, may_idle: bool) -> bool {
-    let mut idle = false;
+/// Encodes what the handles queued. With `may_idle` (the task is about to
+/// wait), the handles wake the task for their next send from now on.
+fn apply_sends(conn: &Connection, proto: &mut ServerConnection, may_idle: bool) {
     conn.drain(|commands| {
-        idle = may_idle && commands.is_empty() && proto.output_len() == 0;
         for command in commands.drain(..) {
             // A send racing a close is refused by the core; the handle
             // already told its caller the send was accepted, as a socket
@@ -254,40 +426,25 @@ fn apply_sends(conn: &Connection, proto: &mut ServerConnection, may_idle: bool) 
                 Command::Ping(payload) => proto.send_ping(payload),
                 Command::Pong(payload) => proto.send_pong(payload),
                 Command::Close(code, reason) => proto.close(code, &reason),
+                Command::SlowConsumer => {
+                    proto.close(CloseCode::POLICY_VIOLATION, "slow consumer: send queue full")
+                }
             };
         }
-        (proto.output_len(), proto.is_open(), idle)
+        (proto.output_len(), proto.is_open(), may_idle)
     });
-    idle
 }
 
-/// Writes all pending output, vectored.
+/// Writes all pending output.
 async fn flush<IO: AsyncWrite + Unpin>(
     io: &mut IO,
     proto: &mut ServerConnection,
 ) -> io::Result<()> {
-    while proto.output_len() > 0 {
-        // The slices are built on the stack at each poll, so they take no
-        // room in the connection's future while it waits.
-        let written = std::future::poll_fn(|cx| {
-            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-            let n = proto.chunks_vectored(&mut slices);
-            // One slice (the common case: small frames are packed
-            // together) goes out with a plain write: on a socket that is
-            // `send`, which skips the VFS layer `writev` passes through.
-            if n == 1 {
-                Pin::new(&mut *io).poll_write(cx, &slices[0])
-            } else {
-                Pin::new(&mut *io).poll_write_vectored(cx, &slices[..n])
-            }
-        })
-        .await?;
-        if written == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        proto.advance_output(written);
+    let mut flushing = true;
+    while proto.output_len() > 0 || flushing {
+        std::future::poll_fn(|cx| poll_write_out(io, proto, &mut flushing, cx)).await?;
     }
-    io.flush().await
+    Ok(())
 }
 
 /// Ends TCP once the close frames are out: write what is left and send FIN
@@ -298,7 +455,7 @@ async fn flush<IO: AsyncWrite + Unpin>(
 /// close), so we read until it closes too: closing a socket with unread
 /// bytes sends a reset, which can destroy our close frame before the
 /// client reads it.
-async fn end_tcp<T: Transport>(io: &mut T, proto: &mut ServerConnection, timeout: Duration) {
+async fn end_tcp<T: Transport>(io: &mut T, proto: &mut ServerConnection, deadline: Instant) {
     let linger = proto.is_failed();
     let finish = async {
         flush(io, proto).await?;
@@ -315,7 +472,7 @@ async fn end_tcp<T: Transport>(io: &mut T, proto: &mut ServerConnection, timeout
         }
         io::Result::Ok(())
     };
-    let _ = tokio::time::timeout(timeout, finish).await;
+    let _ = tokio::time::timeout_at(deadline, finish).await;
 }
 
 /// Runs a handler, turning a panic into an `Err` so the connection still
@@ -335,14 +492,6 @@ async fn guarded(handler: impl Future<Output = ()>) -> Result<(), ()> {
 /// delivering messages, close with 1011 (internal error).
 fn abort_after_panic(proto: &mut ServerConnection) {
     let _ = proto.close(CloseCode::INTERNAL_ERROR, "internal error");
-}
-
-/// Completes when the close timeout, if one is running, expires.
-async fn expired(deadline: &mut Option<Pin<Box<Sleep>>>) {
-    match deadline {
-        Some(sleep) => sleep.await,
-        None => std::future::pending().await,
-    }
 }
 
 /// The `close` event's reason: whoever started the close handshake
@@ -375,6 +524,7 @@ mod tests {
 
     use super::*;
     use crate::__private::{Parts, Response};
+    use crate::connection::SendLimits;
     use crate::message::Message;
     use crate::transport::Buffered;
 
@@ -386,7 +536,10 @@ mod tests {
     fn settings() -> Settings {
         Settings {
             max_payload: None,
+            max_fragments: usize::MAX,
             close_timeout: Duration::from_secs(1),
+            keepalive: None,
+            budget: Arc::new(Budget::new(usize::MAX)),
         }
     }
 
@@ -395,7 +548,7 @@ mod tests {
     fn spawn_route<R: Route>(route: R, early: &'static [u8]) -> (DuplexStream, JoinHandle<()>) {
         let (client, server) = tokio::io::duplex(1024);
         let task = tokio::spawn(async move {
-            let conn = Connection::new(1, None, None, 1 << 20);
+            let conn = Connection::new(1, None, None, SendLimits::queue(1 << 20));
             let early = Bytes::from_static(early);
             run(Buffered::new(server), early, route, conn, settings()).await;
         });
@@ -450,7 +603,7 @@ mod tests {
     #[test]
     fn the_connection_task_is_small() {
         let (_, server) = tokio::io::duplex(1);
-        let conn = Connection::new(1, None, None, 1 << 20);
+        let conn = Connection::new(1, None, None, SendLimits::queue(1 << 20));
         let task = run(Buffered::new(server), Bytes::new(), Echo, conn, settings());
         let size = std::mem::size_of_val(&task);
         eprintln!("driver future: {size} bytes");

@@ -13,12 +13,14 @@
 #![warn(missing_docs)]
 
 mod accept;
+mod budget;
 mod config;
 mod connection;
 mod driver;
 mod error;
 mod handshake;
 mod json;
+mod keepalive;
 mod message;
 pub mod proto;
 mod request;

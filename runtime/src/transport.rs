@@ -15,8 +15,15 @@ use tokio::net::TcpStream;
 
 /// A stream the driver can wait on without lending it a buffer.
 pub(crate) trait Transport: AsyncWrite + Unpin + Send {
-    /// Waits until a read will not block (bytes, end of stream or error).
-    fn readable(&mut self) -> impl Future<Output = io::Result<()>> + Send;
+    /// Ready when a read will not block (bytes, end of stream or error).
+    /// A poll, not a future, so the driver can wait on reading and writing
+    /// the same stream at once.
+    fn poll_readable(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+
+    /// Waits until a read will not block.
+    fn readable(&mut self) -> impl Future<Output = io::Result<()>> + Send {
+        std::future::poll_fn(|cx| self.poll_readable(cx))
+    }
 
     /// Reads what is there into `buf` without waiting: `Ok(None)` when
     /// nothing is, `Ok(Some(0))` at the end of the stream.
@@ -24,11 +31,11 @@ pub(crate) trait Transport: AsyncWrite + Unpin + Send {
 }
 
 impl Transport for TcpStream {
-    async fn readable(&mut self) -> io::Result<()> {
+    fn poll_readable(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         // `poll_read_ready` keeps one waker in the socket's slot; the
         // `readable()` future would join and leave a locked waiter list on
         // every turn of the loop.
-        std::future::poll_fn(|cx| self.poll_read_ready(cx)).await
+        self.poll_read_ready(cx)
     }
 
     fn try_read_buf(&mut self, buf: &mut BytesMut) -> io::Result<Option<usize>> {
@@ -70,12 +77,16 @@ impl<IO> Buffered<IO> {
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin + Send> Transport for Buffered<IO> {
-    async fn readable(&mut self) -> io::Result<()> {
+    fn poll_readable(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if self.ready.is_none() {
             self.pending.reserve(BUFFERED_READ);
-            self.ready = Some(self.io.read_buf(&mut self.pending).await);
+            let read = std::pin::pin!(self.io.read_buf(&mut self.pending)).poll(cx);
+            match read {
+                Poll::Ready(result) => self.ready = Some(result),
+                Poll::Pending => return Poll::Pending,
+            }
         }
-        Ok(())
+        Poll::Ready(Ok(()))
     }
 
     fn try_read_buf(&mut self, buf: &mut BytesMut) -> io::Result<Option<usize>> {

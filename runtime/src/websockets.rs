@@ -19,9 +19,11 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio_util::task::TaskTracker;
 
+use crate::budget::Budget;
 use crate::config::Config;
-use crate::connection::Connection;
-use crate::driver::{self, Settings};
+use crate::connection::{Connection, SHUTDOWN, SendLimits};
+use crate::driver::{self, KeepaliveSettings, Settings};
+use crate::keepalive::Wheel;
 use crate::handshake;
 use crate::route::Route;
 use crate::transport::Buffered;
@@ -59,6 +61,10 @@ pub struct WebSockets {
 
 struct Inner {
     config: Config,
+    /// What all connections hold for their clients, against `max_buffered`.
+    budget: Arc<Budget>,
+    /// The coarse clock of every connection's keepalive.
+    wheel: Arc<Wheel>,
     next_id: AtomicU64,
     live: Mutex<Live>,
     connections: TaskTracker,
@@ -114,6 +120,8 @@ impl WebSockets {
     pub fn new(config: Config) -> Self {
         Self {
             inner: Arc::new(Inner {
+                budget: Arc::new(Budget::new(config.get_max_buffered())),
+                wheel: Wheel::new(),
                 config,
                 next_id: AtomicU64::new(1),
                 live: Mutex::new(Live::default()),
@@ -211,18 +219,46 @@ impl WebSockets {
         let config = &self.inner.config;
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let protocol = handshake::choose_protocol(&parts.headers, config.get_protocols());
-        let conn = Connection::new(id, remote_addr, protocol, config.get_max_send_queue());
+        let limits = SendLimits {
+            max_send_queue: config.get_max_send_queue(),
+            slow_consumer: config.get_slow_consumer(),
+            budget: Arc::clone(&self.inner.budget),
+        };
+        let conn = Connection::new(id, remote_addr, protocol, limits);
+        let keepalive = (!config.get_ping_interval().is_zero()).then(|| KeepaliveSettings {
+            wheel: Arc::clone(&self.inner.wheel),
+            interval: config.get_ping_interval(),
+            timeout: config.get_ping_timeout(),
+        });
         let settings = Settings {
             max_payload: config.max_payload_for(R::MAX_PAYLOAD),
+            max_fragments: config.get_max_fragments(),
             close_timeout: config.get_close_timeout(),
+            keepalive,
+            budget: Arc::clone(&self.inner.budget),
         };
+        let upgrade_timeout = config.get_handshake_timeout();
         let registration = self.inner.register(&conn);
         self.inner.connections.spawn(async move {
             let _registration = registration;
-            let upgraded = match on_upgrade.await {
-                Ok(upgraded) => upgraded,
-                Err(e) => {
+            // hyper hands the connection over once the 101 is written; a
+            // client that never lets it be written, or a shutdown in the
+            // meantime, must not keep this task (and shutdown) waiting.
+            let upgraded = tokio::select! {
+                upgraded = tokio::time::timeout(upgrade_timeout, on_upgrade) => upgraded,
+                () = shutdown_signalled(&conn) => {
+                    tracing::debug!("server shut down before the WebSocket upgrade completed");
+                    return;
+                }
+            };
+            let upgraded = match upgraded {
+                Ok(Ok(upgraded)) => upgraded,
+                Ok(Err(e)) => {
                     tracing::debug!(error = %e, "WebSocket upgrade did not complete");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!("WebSocket upgrade did not complete within the handshake timeout");
                     return;
                 }
             };
@@ -245,6 +281,21 @@ impl WebSockets {
         });
         handshake::switching_protocols(accept, protocol)
     }
+}
+
+/// Completes once the connection's handle carries the shutdown signal.
+/// Nothing else signals a connection before it is opened.
+async fn shutdown_signalled(conn: &Connection) {
+    std::future::poll_fn(|cx| {
+        // A ready poll does not register the waker: poll until one does.
+        while let std::task::Poll::Ready(bits) = conn.poll_signals(cx) {
+            if bits & SHUTDOWN != 0 {
+                return std::task::Poll::Ready(());
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await;
 }
 
 impl Default for WebSockets {

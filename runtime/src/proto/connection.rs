@@ -90,6 +90,8 @@ struct FrameInProgress {
 struct MessageInProgress {
     text: bool,
     data: BytesMut,
+    /// Frames of the message received so far.
+    frames: usize,
 }
 
 /// The sans-IO core of a server-side WebSocket connection: no sockets, no
@@ -124,6 +126,8 @@ pub struct ServerConnection {
     reading: bool,
     /// The most a message may hold; `u64::MAX` for no limit.
     max_payload: u64,
+    /// The most frames a message may come in.
+    max_fragments: usize,
     recv: BytesMut,
     frame: Option<FrameInProgress>,
     message: Option<MessageInProgress>,
@@ -146,6 +150,7 @@ impl ServerConnection {
             state: State::Open,
             reading: true,
             max_payload: max_payload.unwrap_or(u64::MAX),
+            max_fragments: usize::MAX,
             recv: BytesMut::new(),
             frame: None,
             message: None,
@@ -156,6 +161,27 @@ impl ServerConnection {
             received_close: None,
             peer_started_close: false,
             error_close_code: None,
+        }
+    }
+
+    /// Limits each message to `frames` frames (no limit by default). A
+    /// message in more fails the connection with
+    /// [`ProtocolError::TooManyFragments`] (1009): empty continuation
+    /// frames never grow a message past `max_payload`, so without this a
+    /// client could keep one going, and the server busy, for ever.
+    pub fn set_max_fragments(&mut self, frames: usize) {
+        self.max_fragments = frames.max(1);
+    }
+
+    /// Fails the connection for a reason found outside the byte stream (a
+    /// server-wide limit): as for a protocol error, parsing stops, the
+    /// partial message is dropped, and an [`Event::Error`] is queued whose
+    /// polling sends the close frame. Does nothing once the connection is
+    /// not reading any more.
+    pub fn fail_with(&mut self, error: ProtocolError) {
+        if self.accepts_input() {
+            self.fail(error);
+            self.recv = BytesMut::new();
         }
     }
 
@@ -458,6 +484,11 @@ impl ServerConnection {
             (OpCode::Text | OpCode::Binary, Some(_)) => {
                 return Err(ProtocolError::ExpectedContinuation);
             }
+            (OpCode::Continuation, Some(message)) if message.frames >= self.max_fragments => {
+                return Err(ProtocolError::TooManyFragments {
+                    limit: self.max_fragments,
+                });
+            }
             _ => {}
         }
         if !header.opcode.is_control() {
@@ -525,6 +556,7 @@ impl ServerConnection {
                     self.message = Some(MessageInProgress {
                         text,
                         data: payload,
+                        frames: 1,
                     });
                 }
             }
@@ -533,8 +565,9 @@ impl ServerConnection {
                     unreachable!("check_header refuses a continuation outside a message");
                 };
                 message.data.extend_from_slice(&payload);
+                message.frames += 1;
                 if header.fin {
-                    let MessageInProgress { text, data } =
+                    let MessageInProgress { text, data, .. } =
                         self.message.take().expect("checked above");
                     self.finish_message(text, data);
                 }
