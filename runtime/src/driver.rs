@@ -222,7 +222,10 @@ pub(crate) async fn run<R, S, T>(
 
     let polite = matches!(ending, Ending::Closed);
     let err = if conn.tripped_slow_consumer() {
-        Some(Error::new(ErrorKind::SlowConsumer, Some(CloseCode::POLICY_VIOLATION)))
+        Some(Error::new(
+            ErrorKind::SlowConsumer,
+            Some(CloseCode::POLICY_VIOLATION),
+        ))
     } else {
         match ending {
             Ending::Closed => None,
@@ -242,10 +245,8 @@ pub(crate) async fn run<R, S, T>(
     if polite {
         // Within what is left of the close timeout, if one was running:
         // shutdown waits for this task, and must not wait twice as long.
-        let deadline = close_deadline.map_or_else(
-            || Instant::now() + close_timeout,
-            |sleep| sleep.deadline(),
-        );
+        let deadline =
+            close_deadline.map_or_else(|| Instant::now() + close_timeout, |sleep| sleep.deadline());
         end_tcp(&mut io, &mut proto, deadline).await;
     }
 }
@@ -264,9 +265,13 @@ impl Held<'_> {
     /// whose buffers would take the server past its budget is failed with
     /// 1013 (try again later), which also lets its buffers go.
     fn charge(&mut self, proto: &mut ServerConnection) {
-        if !self.budget.adjust(&mut self.inbound, proto.buffered_capacity()) {
+        if !self
+            .budget
+            .adjust(&mut self.inbound, proto.buffered_capacity())
+        {
             proto.fail_with(ProtocolError::Overloaded);
-            self.budget.adjust(&mut self.inbound, proto.buffered_capacity());
+            self.budget
+                .adjust(&mut self.inbound, proto.buffered_capacity());
         }
     }
 
@@ -328,7 +333,11 @@ fn poll_write_out<IO: AsyncWrite + Unpin>(
         }
         Poll::Pending => {
             *flushing = true;
-            if wrote { Poll::Ready(Ok(())) } else { Poll::Pending }
+            if wrote {
+                Poll::Ready(Ok(()))
+            } else {
+                Poll::Pending
+            }
         }
     }
 }
@@ -426,9 +435,10 @@ fn apply_sends(conn: &Connection, proto: &mut ServerConnection, may_idle: bool) 
                 Command::Ping(payload) => proto.send_ping(payload),
                 Command::Pong(payload) => proto.send_pong(payload),
                 Command::Close(code, reason) => proto.close(code, &reason),
-                Command::SlowConsumer => {
-                    proto.close(CloseCode::POLICY_VIOLATION, "slow consumer: send queue full")
-                }
+                Command::SlowConsumer => proto.close(
+                    CloseCode::POLICY_VIOLATION,
+                    "slow consumer: send queue full",
+                ),
             };
         }
         (proto.output_len(), proto.is_open(), may_idle)

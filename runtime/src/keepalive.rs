@@ -146,7 +146,9 @@ impl Wheel {
 
 impl fmt::Debug for Wheel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Wheel").field("now", &self.now()).finish_non_exhaustive()
+        f.debug_struct("Wheel")
+            .field("now", &self.now())
+            .finish_non_exhaustive()
     }
 }
 
@@ -231,7 +233,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn pings_after_the_interval_then_declares_the_peer_dead() {
         let wheel = Wheel::new();
-        let mut k = Keepalive::new(Arc::clone(&wheel), Duration::from_secs(1), Duration::from_secs(2));
+        let mut k = Keepalive::new(
+            Arc::clone(&wheel),
+            Duration::from_secs(1),
+            Duration::from_secs(2),
+        );
         assert_eq!(poll(&mut k), Poll::Pending);
         tokio::time::sleep(Duration::from_millis(1150)).await;
         assert_eq!(poll(&mut k), Poll::Ready(Due::Ping));
@@ -246,7 +252,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn bytes_put_the_deadline_back() {
         let wheel = Wheel::new();
-        let mut k = Keepalive::new(Arc::clone(&wheel), Duration::from_secs(1), Duration::from_secs(1));
+        let mut k = Keepalive::new(
+            Arc::clone(&wheel),
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        );
         assert_eq!(poll(&mut k), Poll::Pending);
         tokio::time::sleep(Duration::from_millis(700)).await;
         k.seen();
@@ -259,7 +269,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_ticker_stops_when_nothing_is_parked() {
         let wheel = Wheel::new();
-        let mut k = Keepalive::new(Arc::clone(&wheel), Duration::from_millis(300), Duration::from_secs(1));
+        let mut k = Keepalive::new(
+            Arc::clone(&wheel),
+            Duration::from_millis(300),
+            Duration::from_secs(1),
+        );
         assert_eq!(poll(&mut k), Poll::Pending);
         assert!(wheel.buckets().ticking);
         tokio::time::sleep(Duration::from_secs(1)).await;

@@ -23,8 +23,8 @@ use crate::budget::Budget;
 use crate::config::Config;
 use crate::connection::{Connection, SHUTDOWN, SendLimits};
 use crate::driver::{self, KeepaliveSettings, Settings};
-use crate::keepalive::Wheel;
 use crate::handshake;
+use crate::keepalive::Wheel;
 use crate::route::Route;
 use crate::transport::Buffered;
 
@@ -258,7 +258,9 @@ impl WebSockets {
                     return;
                 }
                 Err(_) => {
-                    tracing::debug!("WebSocket upgrade did not complete within the handshake timeout");
+                    tracing::debug!(
+                        "WebSocket upgrade did not complete within the handshake timeout"
+                    );
                     return;
                 }
             };
