@@ -474,6 +474,45 @@ mod tests {
     }
 
     #[test]
+    fn a_message_larger_than_the_bound_goes_on_an_empty_queue_only() {
+        let conn = Connection::new(1, None, None, SendLimits::queue(10));
+        conn.send_binary(vec![0u8; 100]).unwrap();
+        assert_eq!(
+            conn.send_text("x"),
+            Err(SendError::QueueFull { limit: 10 })
+        );
+    }
+
+    #[test]
+    fn the_server_budget_refuses_what_the_queue_would_take() {
+        let budget = Arc::new(Budget::new(100));
+        let limits = |slow_consumer| SendLimits {
+            max_send_queue: 1000,
+            slow_consumer,
+            budget: Arc::clone(&budget),
+        };
+        let a = Connection::new(1, None, None, limits(SlowConsumer::Error));
+        let b = Connection::new(2, None, None, limits(SlowConsumer::Close));
+        a.send_binary(vec![0u8; 80]).unwrap();
+        assert!(b.send_binary(vec![0u8; 30]).is_err());
+        // Under `Close`, the refusal closes b: one close command queued.
+        assert_eq!(b.send_text("x"), Err(SendError::Closed));
+        assert!(b.tripped_slow_consumer());
+        b.drain(|commands| {
+            assert!(matches!(commands.pop_front(), Some(Command::SlowConsumer)));
+            (0, false, true)
+        });
+        // a's bytes come back to the budget once written, or when it ends.
+        a.drain(|commands| {
+            commands.clear();
+            (50, true, true)
+        });
+        assert_eq!(budget.used(), 50);
+        a.mark_closed();
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
     fn sends_after_close_are_errors() {
         let conn = Connection::new(1, None, None, SendLimits::queue(1 << 20));
         conn.close(CloseCode::NORMAL, "bye").unwrap();

@@ -717,3 +717,42 @@ fn a_stream_split_at_every_point_gives_the_same_events_and_output() {
         assert_eq!(ws.take_output(), expected_output, "cut at {cut}");
     }
 }
+
+#[test]
+fn a_message_in_more_frames_than_max_fragments_fails_with_1009() {
+    let mut ws = ServerConnection::new(None);
+    ws.set_max_fragments(3);
+    let mut ok = frame(OpCode::Text, false, b"a");
+    ok.extend(frame(OpCode::Continuation, false, b""));
+    ok.extend(frame(OpCode::Continuation, true, b"b"));
+    ws.receive(&ok);
+    assert_eq!(message(&mut ws).as_text(), Some("ab"));
+
+    let mut endless = frame(OpCode::Binary, false, b"");
+    for _ in 0..5 {
+        endless.extend(frame(OpCode::Continuation, false, b""));
+    }
+    ws.receive(&endless);
+    assert_eq!(
+        events(&mut ws),
+        [Event::Error(ProtocolError::TooManyFragments { limit: 3 })]
+    );
+    assert_eq!(close_code_sent(&ws.take_output()), 1009);
+    assert!(ws.is_failed());
+}
+
+#[test]
+fn fail_with_drops_the_partial_message_and_closes_with_its_code() {
+    let mut ws = ServerConnection::new(None);
+    // Half of a 64 KiB frame.
+    let big = frame(OpCode::Binary, true, &[1u8; 65536]);
+    ws.receive(&big[..32 * 1024]);
+    assert!(ws.buffered_capacity() >= 32 * 1024);
+    ws.fail_with(ProtocolError::Overloaded);
+    assert_eq!(ws.buffered_capacity(), 0);
+    assert_eq!(events(&mut ws), [Event::Error(ProtocolError::Overloaded)]);
+    assert_eq!(close_code_sent(&ws.take_output()), 1013);
+    // The rest of the frame is ignored.
+    ws.receive(&big[32 * 1024..]);
+    assert_eq!(events(&mut ws), []);
+}
