@@ -78,7 +78,9 @@ impl fmt::Display for Error {
             ErrorKind::Io(e) => write!(f, "I/O error: {e}")?,
             ErrorKind::CloseTimeout => f.write_str("the client did not answer the close frame")?,
             ErrorKind::Json(e) => write!(f, "message is not the expected JSON: {e}")?,
-            ErrorKind::PeerTimeout => f.write_str("the client stopped answering (keepalive ping timed out)")?,
+            ErrorKind::PeerTimeout => {
+                f.write_str("the client stopped answering (keepalive ping timed out)")?
+            }
             ErrorKind::SlowConsumer => {
                 f.write_str("the client does not read fast enough (send queue full)")?;
             }

@@ -43,13 +43,13 @@ use crate::transport::Buffered;
 /// let sockets = WebSockets::new(Config::default().max_payload(1 << 20));
 /// let app = axum::Router::new().websocket::<Echo>(&sockets);
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-/// axum::serve(listener, app)
-///     // On Ctrl-C: close every WebSocket with 1001, wait for their
-///     // `close` events, then stop the HTTP server.
-///     .with_graceful_shutdown(sockets.shutdown_on(async {
-///         let _ = tokio::signal::ctrl_c().await;
-///     }))
-///     .await
+/// // On Ctrl-C: close every WebSocket with 1001, wait for their `close`
+/// // events, then stop the HTTP server. (Under `axum::serve`, pass
+/// // `sockets.shutdown_on(signal)` to `with_graceful_shutdown`.)
+/// wsroute::serve(listener, app, &sockets, async {
+///     let _ = tokio::signal::ctrl_c().await;
+/// })
+/// .await
 /// # }
 /// ```
 #[derive(Clone)]
@@ -159,7 +159,8 @@ impl WebSockets {
 
     /// Waits for `signal`, then [`shutdown`](Self::shutdown)s: pass it to
     /// axum's `with_graceful_shutdown`, so WebSockets are closed properly
-    /// before the HTTP server stops.
+    /// before the HTTP server stops. ([`serve`](crate::serve) does this
+    /// itself.)
     pub fn shutdown_on(
         &self,
         signal: impl Future<Output = ()> + Send + 'static,
