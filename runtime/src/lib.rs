@@ -20,6 +20,7 @@ mod error;
 mod handshake;
 mod json;
 mod message;
+mod origin;
 pub mod proto;
 mod request;
 mod route;

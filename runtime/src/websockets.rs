@@ -23,6 +23,7 @@ use crate::config::Config;
 use crate::connection::Connection;
 use crate::driver::{self, Settings};
 use crate::handshake;
+use crate::origin;
 use crate::route::Route;
 use crate::transport::Buffered;
 
@@ -177,6 +178,25 @@ impl WebSockets {
         self.inner.connections.len()
     }
 
+    /// The server's own reasons to refuse a valid upgrade: the origin
+    /// check and the connection limit.
+    fn refuse_early<R: Route<S>, S>(&self, parts: &http::request::Parts) -> Result<(), Response> {
+        let config = &self.inner.config;
+        if !origin::check(&parts.headers, R::ORIGINS, config.origins()) {
+            return Err(handshake::Rejection::CrossOrigin.into_response());
+        }
+        if config
+            .get_max_connections()
+            .is_some_and(|limit| self.open_connections() >= limit)
+        {
+            return Err(handshake::reject(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many WebSocket connections open: try again later",
+            ));
+        }
+        Ok(())
+    }
+
     async fn upgrade<R, S>(self, state: S, request: Request) -> Response
     where
         R: Route<S>,
@@ -187,6 +207,9 @@ impl WebSockets {
             Ok(accept) => accept,
             Err(rejection) => return rejection.into_response(),
         };
+        if let Err(response) = self.refuse_early::<R, S>(&parts) {
+            return response;
+        }
         if self.inner.live().shutting_down {
             return handshake::reject(
                 StatusCode::SERVICE_UNAVAILABLE,
