@@ -178,23 +178,23 @@ impl WebSockets {
         self.inner.connections.len()
     }
 
-    /// The server's own reasons to refuse a valid upgrade: the origin
-    /// check and the connection limit.
-    fn refuse_early<R: Route<S>, S>(&self, parts: &http::request::Parts) -> Result<(), Response> {
+    /// The answer to a valid upgrade the server still refuses: from a
+    /// disallowed origin, or past the connection limit.
+    fn refusal<R: Route<S>, S>(&self, parts: &http::request::Parts) -> Option<Response> {
         let config = &self.inner.config;
         if !origin::check(&parts.headers, R::ORIGINS, config.origins()) {
-            return Err(handshake::Rejection::CrossOrigin.into_response());
+            return Some(handshake::Rejection::CrossOrigin.into_response());
         }
         if config
             .get_max_connections()
             .is_some_and(|limit| self.open_connections() >= limit)
         {
-            return Err(handshake::reject(
+            return Some(handshake::reject(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "too many WebSocket connections open: try again later",
             ));
         }
-        Ok(())
+        None
     }
 
     async fn upgrade<R, S>(self, state: S, request: Request) -> Response
@@ -207,7 +207,7 @@ impl WebSockets {
             Ok(accept) => accept,
             Err(rejection) => return rejection.into_response(),
         };
-        if let Err(response) = self.refuse_early::<R, S>(&parts) {
+        if let Some(response) = self.refusal::<R, S>(&parts) {
             return response;
         }
         if self.inner.live().shutting_down {
