@@ -89,9 +89,7 @@ impl fmt::Display for ProtocolError {
             Self::TooManyFragments { limit } => {
                 write!(f, "message in more than {limit} frames (max_fragments)")
             }
-            Self::Overloaded => {
-                f.write_str("server busy: its buffer budget is spent, try again later")
-            }
+            Self::Overloaded => f.write_str("server busy: its buffer budget is spent, try again later"),
         }
     }
 }
