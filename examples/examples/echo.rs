@@ -34,5 +34,5 @@ async fn main() -> std::io::Result<()> {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    wsroute::serve(listener, app, sockets.shutdown_on(ctrl_c)).await
+    wsroute::serve(listener, app, &sockets, ctrl_c).await
 }

@@ -1,25 +1,35 @@
-//! The attribute's arguments: `("/path", max_payload = 65536)`.
+//! The attribute's arguments:
+//! `("/path", max_payload = 65536, origins = ["https://app.example"])`.
 
 use proc_macro2::{Span, TokenStream};
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
-use syn::{Error, Expr, ExprLit, ExprUnary, Ident, Lit, LitInt, LitStr, Token, UnOp};
+use syn::{Error, Expr, ExprArray, ExprLit, ExprUnary, Ident, Lit, LitInt, LitStr, Token, UnOp};
 
 use crate::errors::Errors;
 use crate::suggest;
 
 mod kw {
     syn::custom_keyword!(max_payload);
+    syn::custom_keyword!(origins);
 }
 
 /// The keys accepted after the path, for suggestions.
-const KEYS: &[&str] = &["max_payload"];
+const KEYS: &[&str] = &["max_payload", "origins"];
 
 /// The arguments, checked: the path is a literal starting with `/`, the
 /// limit a positive `u64`.
 pub(crate) struct RouteArgs {
     pub(crate) path: LitStr,
     pub(crate) max_payload: Option<MaxPayload>,
+    pub(crate) origins: Option<OriginList>,
+}
+
+/// `origins = ["https://a.example", ...]`, each checked to be
+/// `scheme://host[:port]`.
+pub(crate) struct OriginList {
+    pub(crate) key: kw::origins,
+    pub(crate) origins: Vec<LitStr>,
 }
 
 /// `max_payload = N`, with the key kept so generated code can point at it.
@@ -61,6 +71,8 @@ fn parse_args(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<Rou
 
     let mut max_payload = None;
     let mut seen_max_payload = false;
+    let mut origins = None;
+    let mut seen_origins = false;
     while !input.is_empty() {
         if !first {
             input.parse::<Token![,]>()?;
@@ -81,6 +93,16 @@ fn parse_args(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<Rou
                 max_payload = Some(MaxPayload { key, bytes });
             }
             seen_max_payload = true;
+        } else if lookahead.peek(kw::origins) {
+            let key: kw::origins = input.parse()?;
+            input.parse::<Token![=]>()?;
+            let value: Expr = input.parse()?;
+            if seen_origins {
+                errors.push(Error::new(key.span, "`origins` given twice"));
+            } else if let Some(list) = errors.take(origin_list(&value)) {
+                origins = Some(OriginList { key, origins: list });
+            }
+            seen_origins = true;
         } else if input.peek(Ident::peek_any) {
             let key = input.call(Ident::parse_any)?;
             if input.peek(Token![=]) {
@@ -92,7 +114,11 @@ fn parse_args(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<Rou
             return Err(lookahead.error());
         }
     }
-    Ok(path.map(|path| RouteArgs { path, max_payload }))
+    Ok(path.map(|path| RouteArgs {
+        path,
+        max_payload,
+        origins,
+    }))
 }
 
 /// The first argument. An invalid path is recorded in `errors` and parsing
@@ -159,6 +185,71 @@ fn max_payload_bytes(value: &Expr) -> syn::Result<u64> {
     }
 }
 
+fn origin_list(value: &Expr) -> syn::Result<Vec<LitStr>> {
+    let Expr::Array(ExprArray { elems, .. }) = value else {
+        return Err(Error::new_spanned(
+            value,
+            "`origins` must be an array of string literals: write `origins = [\"https://app.example.com\"]`",
+        ));
+    };
+    let mut errors: Option<Error> = None;
+    let mut list = Vec::new();
+    for elem in elems {
+        let checked = match elem {
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(origin),
+                ..
+            }) => check_origin(origin).map(|()| origin.clone()),
+            _ => Err(Error::new_spanned(
+                elem,
+                "`origins` entries must be string literals: write `\"https://app.example.com\"`",
+            )),
+        };
+        match checked {
+            Ok(origin) => list.push(origin),
+            Err(e) => match &mut errors {
+                Some(all) => all.combine(e),
+                None => errors = Some(e),
+            },
+        }
+    }
+    match errors {
+        Some(e) => Err(e),
+        None => Ok(list),
+    }
+}
+
+/// An origin as a browser sends it: `http` or `https`, `://`, a host, an
+/// optional port, and nothing after (the `Origin` header has no path).
+fn check_origin(origin: &LitStr) -> syn::Result<()> {
+    let value = origin.value();
+    let fix = |example: String| {
+        let message = format!(
+            "an origin is `scheme://host[:port]` with scheme `http` or `https` and no path: write `\"{example}\"`"
+        );
+        Err(Error::new(origin.span(), message))
+    };
+    let Some((scheme, rest)) = value.split_once("://") else {
+        return fix(format!("https://{}", value.trim_end_matches('/')));
+    };
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return fix(format!("https://{rest}"));
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !authority.ends_with(']') => (host, Some(port)),
+        _ => (authority, None),
+    };
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok());
+    if host.is_empty() || host.contains('@') || !port_ok {
+        return fix("https://app.example.com".to_owned());
+    }
+    if authority.len() != rest.len() {
+        return fix(format!("{scheme}://{authority}"));
+    }
+    Ok(())
+}
+
 fn positive_int(int: &LitInt) -> syn::Result<u64> {
     if !matches!(int.suffix(), "" | "u64") {
         let message = format!(
@@ -193,7 +284,7 @@ fn unknown_key(key: &Ident) -> Error {
     let message = match suggest::nearest(&name, KEYS) {
         Some(known) => format!("unknown argument `{name}`, did you mean `{known}`?"),
         None => format!(
-            "unknown argument `{name}`: after the path, the only argument is `max_payload = <bytes>`"
+            "unknown argument `{name}`: after the path, the arguments are `max_payload = <bytes>` and `origins = [\"https://host\"]`"
         ),
     };
     Error::new(key.span(), message)
@@ -272,10 +363,49 @@ mod tests {
             error_of(quote!("/", max_paylod = 1)),
             "unknown argument `max_paylod`, did you mean `max_payload`?"
         );
-        assert!(error_of(quote!("/", timeout = 1)).contains("the only argument is"));
+        assert!(error_of(quote!("/", timeout = 1)).contains("the arguments are"));
+        assert_eq!(
+            error_of(quote!("/", origin = ["https://a.example"])),
+            "unknown argument `origin`, did you mean `origins`?"
+        );
         assert_eq!(
             error_of(quote!("/", max_payload = 1, max_payload = 2)),
             "`max_payload` given twice"
+        );
+    }
+
+    #[test]
+    fn parses_and_checks_origins() {
+        let args = parse(quote!(
+            "/",
+            origins = ["https://a.example", "http://localhost:3000"]
+        ))
+        .unwrap();
+        let list: Vec<String> = args
+            .origins
+            .unwrap()
+            .origins
+            .iter()
+            .map(LitStr::value)
+            .collect();
+        assert_eq!(list, ["https://a.example", "http://localhost:3000"]);
+        assert!(parse(quote!("/", origins = ["http://[::1]:8080"])).is_ok());
+        assert!(error_of(quote!("/", origins = "https://a.example")).contains("must be an array"));
+        assert!(error_of(quote!("/", origins = [ORIGIN])).contains("must be string literals"));
+        for (bad, fix) in [
+            ("https://a.example/", "`\"https://a.example\"`"),
+            ("https://a.example/app", "`\"https://a.example\"`"),
+            ("a.example", "`\"https://a.example\"`"),
+            ("ws://a.example", "`\"https://a.example\"`"),
+            ("https://a.example:port", "`\"https://app.example.com\"`"),
+            ("https://", "`\"https://app.example.com\"`"),
+        ] {
+            let error = error_of(quote!("/", origins = [#bad]));
+            assert!(error.ends_with(fix), "{bad}: {error}");
+        }
+        assert_eq!(
+            error_of(quote!("/", origins = [], origins = [])),
+            "`origins` given twice"
         );
     }
 

@@ -11,7 +11,7 @@ use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{GenericArgument, LitInt, PathArguments, ReturnType, Type};
 
-use crate::args::{self, MaxPayload, RouteArgs};
+use crate::args::{self, MaxPayload, OriginList, RouteArgs};
 use crate::errors::Errors;
 use crate::model::{Event, Method, RouteImpl};
 use crate::{fallback, validate};
@@ -118,6 +118,12 @@ fn route_impl(args: &RouteArgs, route: &RouteImpl) -> TokenStream {
         }
         None => quote!(::core::option::Option::None),
     };
+    let origins = match &args.origins {
+        Some(OriginList { key, origins }) => {
+            quote_spanned!(key.span=> ::core::option::Option::Some(&[#(#origins),*]))
+        }
+        None => quote!(::core::option::Option::None),
+    };
     let accept = accept(route, &state);
     let open = route.handler(Event::Open).map(open);
     let message = route
@@ -135,6 +141,7 @@ fn route_impl(args: &RouteArgs, route: &RouteImpl) -> TokenStream {
         {
             const PATH: &'static ::core::primitive::str = #path;
             const MAX_PAYLOAD: ::core::option::Option<::core::primitive::u64> = #max_payload;
+            const ORIGINS: ::core::option::Option<&'static [&'static ::core::primitive::str]> = #origins;
 
             #accept
             #open
@@ -316,7 +323,11 @@ mod tests {
     #[test]
     fn forwards_each_event_the_block_has() {
         let out = expand(
-            quote!("/echo", max_payload = 65536),
+            quote!(
+                "/echo",
+                max_payload = 65536,
+                origins = ["https://a.example"]
+            ),
             quote! {
                 impl Echo {
                     fn accept() -> Option<Self> { Some(Echo) }
@@ -327,6 +338,7 @@ mod tests {
         );
         assert!(out.contains("impl < __S > :: wsroute :: __private :: Route < __S > for Echo"));
         assert!(out.contains("Some (65536u64)"), "{out}");
+        assert!(out.contains("const ORIGINS"), "{out}");
         assert!(out.contains("Self :: message (self ,"), "{out}");
         assert!(out.contains(". await"), "{out}");
         assert!(!out.contains("async fn open"), "{out}");

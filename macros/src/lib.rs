@@ -89,6 +89,10 @@ use proc_macro::TokenStream;
 /// - `max_payload = <bytes>`, optional: the route's own message size limit,
 ///   an integer literal greater than 0; `u64::MAX` turns the limit off for
 ///   the route. Without it the global `Config::max_payload` applies.
+/// - `origins = ["https://app.example.com", "http://localhost:3000"]`,
+///   optional: the only page origins (`scheme://host[:port]`, `http` or
+///   `https`, no path, no wildcards) allowed to open this route, replacing
+///   the global rule (`Config::allowed_origins`, same-origin by default).
 ///
 /// # Events
 ///

@@ -477,10 +477,7 @@ mod tests {
     fn a_message_larger_than_the_bound_goes_on_an_empty_queue_only() {
         let conn = Connection::new(1, None, None, SendLimits::queue(10));
         conn.send_binary(vec![0u8; 100]).unwrap();
-        assert_eq!(
-            conn.send_text("x"),
-            Err(SendError::QueueFull { limit: 10 })
-        );
+        assert_eq!(conn.send_text("x"), Err(SendError::QueueFull { limit: 10 }));
     }
 
     #[test]

@@ -24,6 +24,13 @@ pub(crate) enum Rejection {
     ConnectionNotUpgrade,
     UnsupportedVersion,
     BadKey,
+    /// `Content-Length` other than 0, or a `Transfer-Encoding`: the bytes
+    /// after the head would be taken for frames (§4.1 sends no body).
+    HasBody,
+    /// No `Host` header (§4.2.1 item 2).
+    NoHost,
+    /// An `Origin` the route or [`Config`](crate::Config) does not allow.
+    CrossOrigin,
 }
 
 impl Rejection {
@@ -56,6 +63,18 @@ impl Rejection {
             Self::BadKey => (
                 StatusCode::BAD_REQUEST,
                 "exactly one Sec-WebSocket-Key header, of 16 bytes in base64, is required",
+            ),
+            Self::HasBody => (
+                StatusCode::BAD_REQUEST,
+                "a WebSocket upgrade request has no body: send no Content-Length or Transfer-Encoding",
+            ),
+            Self::NoHost => (
+                StatusCode::BAD_REQUEST,
+                "a WebSocket upgrade needs a Host header",
+            ),
+            Self::CrossOrigin => (
+                StatusCode::FORBIDDEN,
+                "WebSocket upgrades from this Origin are not allowed: list it in Config::allowed_origins([...]) or the route's `origins = [...]`",
             ),
         };
         let mut response = reject(status, message);
@@ -99,6 +118,17 @@ pub(crate) fn check(request: &Parts) -> Result<HeaderValue, Rejection> {
     }
     if !has_token(headers, header::CONNECTION, "upgrade") {
         return Err(Rejection::ConnectionNotUpgrade);
+    }
+    if !headers.contains_key(header::HOST) {
+        return Err(Rejection::NoHost);
+    }
+    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get_all(header::CONTENT_LENGTH)
+            .iter()
+            .any(|v| v.as_bytes() != b"0");
+    if has_body {
+        return Err(Rejection::HasBody);
     }
     if headers
         .get(header::SEC_WEBSOCKET_VERSION)
@@ -265,6 +295,38 @@ mod tests {
                 .insert("connection", HeaderValue::from_static("keep-alive"));
         });
         assert_eq!(status(&no_conn), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn a_body_or_a_missing_host_gets_400() {
+        for (name, value) in [
+            ("content-length", "5"),
+            ("transfer-encoding", "chunked"),
+            ("transfer-encoding", "identity"),
+        ] {
+            let parts = request(|b| {
+                b.headers_mut()
+                    .unwrap()
+                    .insert(name, HeaderValue::from_static(value));
+            });
+            assert_eq!(check(&parts), Err(Rejection::HasBody), "{name}: {value}");
+            assert_eq!(status(&parts), StatusCode::BAD_REQUEST);
+        }
+        let empty = request(|b| {
+            b.headers_mut()
+                .unwrap()
+                .insert("content-length", HeaderValue::from_static("0"));
+        });
+        assert!(check(&empty).is_ok());
+        let no_host = request(|b| {
+            b.headers_mut().unwrap().remove("host");
+        });
+        assert_eq!(check(&no_host), Err(Rejection::NoHost));
+        assert_eq!(status(&no_host), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            Rejection::CrossOrigin.into_response().status(),
+            StatusCode::FORBIDDEN
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod handshake;
 mod json;
 mod keepalive;
 mod message;
+mod origin;
 pub mod proto;
 mod request;
 mod route;

@@ -25,6 +25,7 @@ use crate::connection::{Connection, SHUTDOWN, SendLimits};
 use crate::driver::{self, KeepaliveSettings, Settings};
 use crate::handshake;
 use crate::keepalive::Wheel;
+use crate::origin;
 use crate::route::Route;
 use crate::transport::Buffered;
 
@@ -45,13 +46,13 @@ use crate::transport::Buffered;
 /// let sockets = WebSockets::new(Config::default().max_payload(1 << 20));
 /// let app = axum::Router::new().websocket::<Echo>(&sockets);
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-/// axum::serve(listener, app)
-///     // On Ctrl-C: close every WebSocket with 1001, wait for their
-///     // `close` events, then stop the HTTP server.
-///     .with_graceful_shutdown(sockets.shutdown_on(async {
-///         let _ = tokio::signal::ctrl_c().await;
-///     }))
-///     .await
+/// // On Ctrl-C: close every WebSocket with 1001, wait for their `close`
+/// // events, then stop the HTTP server. (Under `axum::serve`, pass
+/// // `sockets.shutdown_on(signal)` to `with_graceful_shutdown`.)
+/// wsroute::serve(listener, app, &sockets, async {
+///     let _ = tokio::signal::ctrl_c().await;
+/// })
+/// .await
 /// # }
 /// ```
 #[derive(Clone)]
@@ -167,7 +168,8 @@ impl WebSockets {
 
     /// Waits for `signal`, then [`shutdown`](Self::shutdown)s: pass it to
     /// axum's `with_graceful_shutdown`, so WebSockets are closed properly
-    /// before the HTTP server stops.
+    /// before the HTTP server stops. ([`serve`](crate::serve) does this
+    /// itself.)
     pub fn shutdown_on(
         &self,
         signal: impl Future<Output = ()> + Send + 'static,
@@ -184,6 +186,25 @@ impl WebSockets {
         self.inner.connections.len()
     }
 
+    /// The answer to a valid upgrade the server still refuses: from a
+    /// disallowed origin, or past the connection limit.
+    fn refusal<R: Route<S>, S>(&self, parts: &http::request::Parts) -> Option<Response> {
+        let config = &self.inner.config;
+        if !origin::check(&parts.headers, R::ORIGINS, config.origins()) {
+            return Some(handshake::Rejection::CrossOrigin.into_response());
+        }
+        if config
+            .get_max_connections()
+            .is_some_and(|limit| self.open_connections() >= limit)
+        {
+            return Some(handshake::reject(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many WebSocket connections open: try again later",
+            ));
+        }
+        None
+    }
+
     async fn upgrade<R, S>(self, state: S, request: Request) -> Response
     where
         R: Route<S>,
@@ -194,6 +215,9 @@ impl WebSockets {
             Ok(accept) => accept,
             Err(rejection) => return rejection.into_response(),
         };
+        if let Some(response) = self.refusal::<R, S>(&parts) {
+            return response;
+        }
         if self.inner.live().shutting_down {
             return handshake::reject(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -116,8 +116,9 @@ async fn serve(config: Config, via: Via) -> Server {
     let addr = listener.local_addr().unwrap();
     match via {
         Via::WsrouteServe => {
+            let sockets_for_serve = sockets.clone();
             tokio::spawn(async move {
-                wsroute::serve(listener, app, std::future::pending())
+                wsroute::serve(listener, app, &sockets_for_serve, std::future::pending())
                     .await
                     .unwrap()
             });

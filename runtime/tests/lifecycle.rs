@@ -99,8 +99,9 @@ async fn serve(config: Config) -> Server {
     let addr = listener.local_addr().unwrap();
     // wsroute::serve: upgraded connections are read straight from TCP.
     // (raw_socket.rs serves through axum::serve, the other transport.)
+    let served = sockets.clone();
     tokio::spawn(async move {
-        wsroute::serve(listener, app, std::future::pending())
+        wsroute::serve(listener, app, &served, std::future::pending())
             .await
             .unwrap()
     });

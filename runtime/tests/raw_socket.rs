@@ -297,3 +297,27 @@ async fn frames_sent_together_with_the_handshake_are_not_lost() {
     assert_eq!(read_frame(&mut stream).await, (0x81, b"early".to_vec()));
     assert_eq!(read_frame(&mut stream).await, (0x81, b"bird".to_vec()));
 }
+
+#[tokio::test]
+async fn a_frame_behind_the_handshake_survives_every_tcp_split() {
+    let server = serve::<0>(Config::default()).await;
+    let mut bytes = UPGRADE.as_bytes().to_vec();
+    bytes.extend(frame(0x81, b"early", true));
+    for k in 1..bytes.len() {
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        // Without Nagle's delay and with a pause, the two writes arrive
+        // as two reads on the server.
+        stream.set_nodelay(true).unwrap();
+        stream.write_all(&bytes[..k]).await.unwrap();
+        stream.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        stream.write_all(&bytes[k..]).await.unwrap();
+        let head = http(&mut stream, "").await;
+        assert!(head.starts_with("HTTP/1.1 101"), "split at {k}: {head}");
+        assert_eq!(
+            read_frame(&mut stream).await,
+            (0x81, b"early".to_vec()),
+            "split at {k}"
+        );
+    }
+}

@@ -33,7 +33,7 @@ fn main() -> io::Result<()> {
             let _ = args;
             let sockets = WebSockets::new(Config::default());
             let app = axum::Router::new().websocket::<Echo>(&sockets);
-            wsroute::serve(listener, app, std::future::pending()).await
+            wsroute::serve(listener, app, &sockets, std::future::pending()).await
         },
     )
 }
