@@ -146,28 +146,27 @@ pub(crate) async fn run<R, S, T>(
         // never reads can stall for ever — never stands between the task
         // and its shutdown signal, the close timer or the keepalive.
         let wake = std::future::poll_fn(|cx| {
-            if proto.output_len() > 0 || flushing {
-                if let Poll::Ready(wrote) = poll_write_out(&mut io, &mut proto, &mut flushing, cx) {
-                    return Poll::Ready(Wake::Wrote(wrote));
-                }
+            if (proto.output_len() > 0 || flushing)
+                && let Poll::Ready(wrote) = poll_write_out(&mut io, &mut proto, &mut flushing, cx)
+            {
+                return Poll::Ready(Wake::Wrote(wrote));
             }
-            if can_read {
-                if let Poll::Ready(ready) = io.poll_readable(cx) {
-                    return Poll::Ready(Wake::Readable(ready));
-                }
+            if can_read && let Poll::Ready(ready) = io.poll_readable(cx) {
+                return Poll::Ready(Wake::Readable(ready));
             }
             if let Poll::Ready(bits) = conn.poll_signals(cx) {
                 return Poll::Ready(Wake::Signals(bits));
             }
-            if let Some(sleep) = &mut close_deadline {
-                if sleep.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Wake::CloseTimeout);
-                }
+            if let Some(sleep) = &mut close_deadline
+                && sleep.as_mut().poll(cx).is_ready()
+            {
+                return Poll::Ready(Wake::CloseTimeout);
             }
-            if let Some(keepalive) = keepalive.as_mut().filter(|_| open) {
-                if let Poll::Ready(due) = keepalive.poll_due(cx) {
-                    return Poll::Ready(Wake::Keepalive(due));
-                }
+            if open
+                && let Some(keepalive) = &mut keepalive
+                && let Poll::Ready(due) = keepalive.poll_due(cx)
+            {
+                return Poll::Ready(Wake::Keepalive(due));
             }
             Poll::Pending
         })

@@ -6,6 +6,26 @@
 //! The wire protocol is this crate's own RFC 6455 implementation
 //! ([`proto`]), a sans-IO core driven by one tokio task per connection.
 //!
+//! # Production
+//!
+//! The defaults of [`Config`] bound what any client can make the server
+//! hold or wait for; each is a setter of the same name.
+//!
+//! | limit | default | the client sees |
+//! |---|---|---|
+//! | [`max_payload`](Config::max_payload) | 64 MiB per message | close 1009 |
+//! | [`max_fragments`](Config::max_fragments) | 131072 frames per message | close 1009 |
+//! | [`max_buffered`](Config::max_buffered) | 256 MiB for the whole server | close 1013 |
+//! | [`max_send_queue`](Config::max_send_queue) | 1 MiB per connection | `SendError::QueueFull`, or close 1008 with [`SlowConsumer::Close`] |
+//! | [`ping_interval`](Config::ping_interval) / [`ping_timeout`](Config::ping_timeout) | 30 s / 30 s | a ping; then, silent, TCP dropped (`close` reports 1006) |
+//! | [`close_timeout`](Config::close_timeout) | 5 s | TCP dropped |
+//! | [`handshake_timeout`](Config::handshake_timeout) | 10 s ([`serve`]) | TCP closed |
+//! | [`max_connections`](Config::max_connections) | none | HTTP 503 |
+//! | [`allowed_origins`](Config::allowed_origins) | same origin only | HTTP 403 |
+//!
+//! [`WebSockets::shutdown`] returns within about `close_timeout` whatever
+//! the peers do. The README's "Production" section says more of each.
+//!
 //! # Cargo features
 //! - `enforce-ws-spec` — Crow's `CROW_ENFORCE_WS_SPEC`: refuse unmasked
 //!   client frames (close 1002). Off by default, as in Crow, which accepts
