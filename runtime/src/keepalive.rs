@@ -78,8 +78,8 @@ impl Wheel {
     }
 
     /// Ready once tick `deadline` has come; otherwise parks `cx`'s waker
-    /// in its bucket, unless `parked` says this deadline is parked
-    /// already. Must be called within a tokio runtime (it may start the
+    /// in its bucket, unless `parked` (the deadline parked last) comes
+    /// first. Must be called within a tokio runtime (it may start the
     /// ticker).
     pub(crate) fn poll_deadline(
         self: &Arc<Self>,
@@ -87,10 +87,15 @@ impl Wheel {
         deadline: u32,
         parked: &mut u32,
     ) -> Poll<()> {
-        if self.now() >= deadline {
+        let now = self.now();
+        if now >= deadline {
             return Poll::Ready(());
         }
-        if *parked == deadline {
+        // Parked for an earlier deadline that has not come yet: the wake-up
+        // then will park again for this one. So a busy connection, whose
+        // deadline moves with every read, takes the lock once per
+        // interval, not once per message.
+        if *parked <= deadline && *parked > now {
             return Poll::Pending;
         }
         let mut buckets = self.buckets();
@@ -224,6 +229,20 @@ impl Keepalive {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_moving_deadline_parks_once_per_interval() {
+        let wheel = Wheel::new();
+        let mut k = Keepalive::new(Arc::clone(&wheel), Duration::from_secs(1), Duration::from_secs(1));
+        for _ in 0..50 {
+            assert_eq!(poll(&mut k), Poll::Pending);
+            tokio::time::sleep(TICK).await;
+            k.seen();
+        }
+        // 5 s of reads every tick: about one bucket per second, not 50.
+        let parked: usize = wheel.buckets().by_tick.values().map(Vec::len).sum();
+        assert!(parked <= 2, "{parked} wakers parked");
+    }
 
     fn poll(keepalive: &mut Keepalive) -> Poll<Due> {
         let mut cx = Context::from_waker(Waker::noop());
