@@ -137,9 +137,11 @@ fn run_whole(plan: &Plan<'_>) -> (Vec<Event>, Vec<u8>) {
     let mut events = Vec::new();
     ws.receive(plan.stream);
     drain(&mut ws, plan.echo, &mut events);
-    // More input after the end changes nothing once closed or failed.
-    ws.receive(plan.stream);
-    drain(&mut ws, plan.echo, &mut events);
+    // More input changes nothing once closed or failed.
+    if ws.is_finished() {
+        ws.receive(plan.stream);
+        drain(&mut ws, plan.echo, &mut events);
+    }
     (events, ws.take_output())
 }
 
