@@ -173,7 +173,11 @@ fn output_frames(mut out: &[u8]) -> Vec<(u8, &[u8])> {
 fn messages_before_unmasked(mut stream: &[u8]) -> usize {
     let mut fins = 0;
     while stream.len() >= 2 {
-        let (fin, opcode, masked) = (stream[0] & 0x80 != 0, stream[0] & 0x0f, stream[1] & 0x80 != 0);
+        let (fin, opcode, masked) = (
+            stream[0] & 0x80 != 0,
+            stream[0] & 0x0f,
+            stream[1] & 0x80 != 0,
+        );
         if !masked {
             break;
         }
@@ -188,7 +192,10 @@ fn messages_before_unmasked(mut stream: &[u8]) -> usize {
         if fin && opcode <= 2 {
             fins += 1;
         }
-        let Some(next) = usize::try_from(len).ok().and_then(|l| l.checked_add(at + 4)) else {
+        let Some(next) = usize::try_from(len)
+            .ok()
+            .and_then(|l| l.checked_add(at + 4))
+        else {
             break;
         };
         if next > stream.len() {
@@ -216,9 +223,16 @@ fuzz_target!(|data: &[u8]| {
         if let Event::Message(msg) = event {
             messages += 1;
             if let Message::Text(text) = msg {
-                assert!(std::str::from_utf8(text.as_bytes()).is_ok(), "invalid UTF-8 text");
+                assert!(
+                    std::str::from_utf8(text.as_bytes()).is_ok(),
+                    "invalid UTF-8 text"
+                );
             }
-            assert!(msg.len() as u64 <= limit, "message of {} bytes over {limit}", msg.len());
+            assert!(
+                msg.len() as u64 <= limit,
+                "message of {} bytes over {limit}",
+                msg.len()
+            );
         }
     }
 
@@ -227,9 +241,16 @@ fuzz_target!(|data: &[u8]| {
         Some(Event::Error(e)) => {
             let code = e.close_code();
             let &(opcode, payload) = frames.last().expect("no close frame after an error");
-            assert_eq!(opcode, 0x8, "output does not end with a close frame after {e:?}");
+            assert_eq!(
+                opcode, 0x8,
+                "output does not end with a close frame after {e:?}"
+            );
             assert!(payload.len() >= 2, "close frame without a code after {e:?}");
-            assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), code.0, "{e:?}");
+            assert_eq!(
+                u16::from_be_bytes([payload[0], payload[1]]),
+                code.0,
+                "{e:?}"
+            );
             assert!(ws.is_failed() && ws.is_finished());
             assert_eq!(ws.error_close_code(), Some(code));
         }

@@ -66,7 +66,10 @@ impl Route<Log> for Echo {
 
     async fn message(&mut self, conn: &Connection, msg: Message) {
         if let Message::Text(text) = &msg {
-            assert!(std::str::from_utf8(text.as_bytes()).is_ok(), "invalid UTF-8 text");
+            assert!(
+                std::str::from_utf8(text.as_bytes()).is_ok(),
+                "invalid UTF-8 text"
+            );
         }
         self.record(conn, Seen::Message);
         let _ = conn.send(msg);
@@ -185,7 +188,10 @@ async fn exchange(data: &[u8]) {
     if tokio::time::timeout(HANG, http).await.is_err() {
         panic!("hang: HTTP connection not finished {HANG:?} after the client's end");
     }
-    if tokio::time::timeout(HANG, sockets.shutdown()).await.is_err() {
+    if tokio::time::timeout(HANG, sockets.shutdown())
+        .await
+        .is_err()
+    {
         panic!("hang: WebSockets::shutdown not finished within {HANG:?}");
     }
     drop(writer);
