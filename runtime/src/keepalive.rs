@@ -233,7 +233,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_moving_deadline_parks_once_per_interval() {
         let wheel = Wheel::new();
-        let mut k = Keepalive::new(Arc::clone(&wheel), Duration::from_secs(1), Duration::from_secs(1));
+        let mut k = Keepalive::new(
+            Arc::clone(&wheel),
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        );
         for _ in 0..50 {
             assert_eq!(poll(&mut k), Poll::Pending);
             tokio::time::sleep(TICK).await;
