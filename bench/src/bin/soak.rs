@@ -10,7 +10,8 @@
 //! The server gets `--addr 127.0.0.1:PORT` appended and must serve
 //! websockets on `/` and `GET /stats` (`{"open_connections", "alive_tasks"}`,
 //! as `wsroute-hand-echo` does). Connections are, by index: 40 % echo
-//! clients (64 B a second, replies read), 30 % idle, 10 % slow readers
+//! clients (64 B a second, replies read), 30 % idle (an unsolicited pong
+//! every 20 s, so that keepalive does not drop them), 10 % slow readers
 //! (4 KiB a second, never read), 10 % abrupt resets (SO_LINGER 0 and close
 //! every 5–15 s, then reconnect), 10 % polite reconnects (close 1000 every
 //! 5–15 s, then reconnect).
@@ -107,6 +108,11 @@ async fn client(
         let tick = period(i, 1, 1);
         let message = frame(true, BINARY, &[b'e'; 64]);
         let slow = frame(true, BINARY, &[b's'; 4096]);
+        // An unsolicited pong (RFC 6455 §5.5.3) every 20 s keeps an idle
+        // client alive under a keepalive (30 s ping interval by default)
+        // without it having to read: the server never needs to ping it.
+        let heartbeat = frame(true, 0xA, &[]);
+        let mut last_heartbeat = Instant::now();
         let mut buf = vec![0; 4096];
         loop {
             if stop.load(Ordering::Relaxed) {
@@ -129,6 +135,10 @@ async fn client(
                     let _ =
                         tokio::time::timeout(Duration::from_millis(10), s.write_all(&slow)).await;
                     true
+                }
+                Kind::Idle if last_heartbeat.elapsed() >= Duration::from_secs(20) => {
+                    last_heartbeat = Instant::now();
+                    s.write_all(&heartbeat).await.is_ok()
                 }
                 _ => true,
             };
