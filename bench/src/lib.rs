@@ -15,5 +15,7 @@
 //! and `runner` reads ([`report`]).
 
 pub mod procfs;
+pub mod raw_client;
 pub mod report;
 pub mod server;
+pub mod spawned;

@@ -45,13 +45,72 @@ fn clock_ticks_per_second() -> f64 {
 
 /// Resident memory of process `pid` in KiB (`VmRSS` of `/proc/PID/status`).
 pub fn rss_kib(pid: u32) -> io::Result<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+/// Peak resident memory of process `pid` in KiB (`VmHWM` of
+/// `/proc/PID/status`): the high-water mark since it started, so a short
+/// spike between two readings is not missed.
+pub fn peak_rss_kib(pid: u32) -> io::Result<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+fn status_kib(pid: u32, field: &str) -> io::Result<u64> {
     let path = format!("/proc/{pid}/status");
     let status = std::fs::read_to_string(&path)?;
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|rest| rest.split_ascii_whitespace().next()?.parse().ok())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("no VmRSS in {path}")))
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("no {field} in {path}")))
+}
+
+/// How many file descriptors process `pid` has open (`/proc/PID/fd`).
+pub fn fd_count(pid: u32) -> io::Result<usize> {
+    Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count())
+}
+
+/// Established (or half-closed by the peer: `CLOSE_WAIT`) TCP connections
+/// whose local port is `port`, from `/proc/net/tcp`, counted by the
+/// peer's IPv4 address. On loopback these are the server's ends of its
+/// clients' connections.
+pub fn connections_on_port(port: u16) -> io::Result<Vec<(std::net::Ipv4Addr, usize)>> {
+    let table = std::fs::read_to_string("/proc/net/tcp")?;
+    let mut counts: Vec<(std::net::Ipv4Addr, usize)> = Vec::new();
+    for line in table.lines().skip(1) {
+        let mut fields = line.split_ascii_whitespace().skip(1);
+        let (Some(local), Some(remote), Some(state)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        // 01 ESTABLISHED, 08 CLOSE_WAIT.
+        if state != "01" && state != "08" {
+            continue;
+        }
+        let Some(local_port) = local
+            .split(':')
+            .nth(1)
+            .and_then(|p| u16::from_str_radix(p, 16).ok())
+        else {
+            continue;
+        };
+        if local_port != port {
+            continue;
+        }
+        // The address is the kernel's u32 in host (little-endian) order.
+        let peer = remote
+            .split(':')
+            .next()
+            .and_then(|a| u32::from_str_radix(a, 16).ok())
+            .map(|a| std::net::Ipv4Addr::from(a.swap_bytes()))
+            .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
+        match counts.iter_mut().find(|(ip, _)| *ip == peer) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((peer, 1)),
+        }
+    }
+    Ok(counts)
 }
 
 /// The CPUs process `pid` may run on (`Cpus_allowed_list`), to confirm

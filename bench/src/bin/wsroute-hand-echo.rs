@@ -24,6 +24,27 @@ impl Route for Echo {
     }
 }
 
+/// `GET /stats`: what the soak test reads before and after its run to see
+/// that nothing is left behind — open connections and live tokio tasks.
+fn stats_route(sockets: WebSockets) -> axum::routing::MethodRouter {
+    axum::routing::get(move || {
+        let sockets = sockets.clone();
+        async move {
+            let tasks = tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks();
+            let body = serde_json::json!({
+                "open_connections": sockets.open_connections(),
+                "alive_tasks": tasks,
+            });
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                body.to_string(),
+            )
+        }
+    })
+}
+
 fn main() -> io::Result<()> {
     server::run(
         "wsroute-hand-echo",
@@ -33,6 +54,7 @@ fn main() -> io::Result<()> {
             let _ = args;
             let sockets = WebSockets::new(Config::default());
             let app = axum::Router::new().websocket::<Echo>(&sockets);
+            let app = app.route("/stats", stats_route(sockets.clone()));
             wsroute::serve(listener, app, &sockets, std::future::pending()).await
         },
     )
