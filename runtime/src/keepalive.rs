@@ -33,7 +33,12 @@ pub(crate) struct Wheel {
 
 #[derive(Default)]
 struct Buckets {
-    by_tick: BTreeMap<u32, Vec<Waker>>,
+    /// Each waker with the id of the [`Keepalive`] that parked it, so a
+    /// connection that ends can take its own back: a parked waker keeps
+    /// the ended task's memory alive until its deadline.
+    by_tick: BTreeMap<u32, Vec<(u64, Waker)>>,
+    /// The id the next [`Keepalive`] gets.
+    next_id: u64,
     /// A ticker task is running (it stops when no bucket is left).
     ticking: bool,
 }
@@ -71,6 +76,24 @@ impl Wheel {
         u32::try_from(elapsed.as_nanos() / TICK.as_nanos()).unwrap_or(u32::MAX)
     }
 
+    fn new_id(&self) -> u64 {
+        let mut buckets = self.buckets();
+        buckets.next_id += 1;
+        buckets.next_id
+    }
+
+    /// Takes back the waker `id` parked for `deadline`, if it is still
+    /// there.
+    fn unpark(&self, id: u64, deadline: u32) {
+        let mut buckets = self.buckets();
+        if let Some(bucket) = buckets.by_tick.get_mut(&deadline) {
+            bucket.retain(|(parked, _)| *parked != id);
+            if bucket.is_empty() {
+                buckets.by_tick.remove(&deadline);
+            }
+        }
+    }
+
     fn buckets(&self) -> MutexGuard<'_, Buckets> {
         // Each update is a single insert or removal: a panic cannot leave
         // the map inconsistent.
@@ -84,6 +107,7 @@ impl Wheel {
     pub(crate) fn poll_deadline(
         self: &Arc<Self>,
         cx: &mut Context<'_>,
+        id: u64,
         deadline: u32,
         parked: &mut u32,
     ) -> Poll<()> {
@@ -110,7 +134,7 @@ impl Wheel {
             .by_tick
             .entry(deadline)
             .or_default()
-            .push(cx.waker().clone());
+            .push((id, cx.waker().clone()));
         *parked = deadline;
         if !buckets.ticking {
             buckets.ticking = true;
@@ -139,7 +163,7 @@ impl Wheel {
                 }
                 (due, stop)
             };
-            for waker in due.into_values().flatten() {
+            for (_, waker) in due.into_values().flatten() {
                 waker.wake();
             }
             if stop {
@@ -162,6 +186,8 @@ impl fmt::Debug for Wheel {
 #[derive(Debug)]
 pub(crate) struct Keepalive {
     wheel: Arc<Wheel>,
+    /// Tells this connection's wakers apart in the wheel.
+    id: u64,
     interval: u32,
     timeout: u32,
     /// The tick at which bytes last arrived.
@@ -185,6 +211,7 @@ impl Keepalive {
     pub(crate) fn new(wheel: Arc<Wheel>, interval: Duration, timeout: Duration) -> Self {
         let now = wheel.now_exact();
         Self {
+            id: wheel.new_id(),
             wheel,
             interval: Wheel::ticks(interval),
             timeout: Wheel::ticks(timeout),
@@ -210,7 +237,10 @@ impl Keepalive {
     /// Ready when a deadline is due, with what it calls for.
     pub(crate) fn poll_due(&mut self, cx: &mut Context<'_>) -> Poll<Due> {
         let deadline = self.deadline();
-        match self.wheel.poll_deadline(cx, deadline, &mut self.parked) {
+        match self
+            .wheel
+            .poll_deadline(cx, self.id, deadline, &mut self.parked)
+        {
             Poll::Pending => Poll::Pending,
             Poll::Ready(()) => Poll::Ready(if self.pinged_at.is_some() {
                 Due::Dead
@@ -223,6 +253,15 @@ impl Keepalive {
     /// The ping was sent: start the wait for an answer.
     pub(crate) fn pinged(&mut self) {
         self.pinged_at = Some(self.wheel.now().max(self.deadline()));
+    }
+}
+
+impl Drop for Keepalive {
+    fn drop(&mut self) {
+        // Parked for a deadline still to come: leave no waker behind.
+        if self.parked != u32::MAX && self.parked > self.wheel.now() {
+            self.wheel.unpark(self.id, self.parked);
+        }
     }
 }
 
@@ -287,6 +326,32 @@ mod tests {
         assert_eq!(poll(&mut k), Poll::Pending, "bytes came 0.7 s ago");
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert_eq!(poll(&mut k), Poll::Ready(Due::Ping));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_ended_connection_leaves_no_waker_behind() {
+        let wheel = Wheel::new();
+        let mut k = Keepalive::new(
+            Arc::clone(&wheel),
+            Duration::from_secs(30),
+            Duration::from_secs(1),
+        );
+        let mut other = Keepalive::new(
+            Arc::clone(&wheel),
+            Duration::from_secs(30),
+            Duration::from_secs(1),
+        );
+        assert_eq!(poll(&mut k), Poll::Pending);
+        assert_eq!(poll(&mut other), Poll::Pending);
+        drop(k);
+        let parked: Vec<u64> = wheel
+            .buckets()
+            .by_tick
+            .values()
+            .flatten()
+            .map(|(id, _)| *id)
+            .collect();
+        assert_eq!(parked, [other.id]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -339,7 +339,10 @@ fn main() -> io::Result<()> {
     // where round 1 ended. glibc keeps what a first round freed (the
     // bench README's RSS caveat), so "before any connection" cannot be the
     // baseline of a leak check; growth from one round to the next is.
-    let warm = (duration / 3).max(Duration::from_secs(10));
+    // Both rounds equally long: slow readers pile up more the longer a
+    // round runs, and a longer second round would grow the heap for that
+    // alone.
+    let warm = duration;
     println!("round 1 ({} s):", warm.as_secs());
     let peak_1 = soak_round(&rt, &addr, pid, connections, warm)?;
     let (base, _) = settle(&rt, &addr, pid, fds_start, &stats_start, settle_cap)?;
@@ -350,10 +353,7 @@ fn main() -> io::Result<()> {
     let rss_base = base.rss;
     spawned.kill();
 
-    println!(
-        "end: settled {:.1} s after release",
-        released.as_secs_f64()
-    );
+    println!("end: settled {:.1} s after release", released.as_secs_f64());
     println!(
         "RSS before any connection {} / after round 1 {} / peak {} / after round 2 {}",
         mib(rss_start),
