@@ -36,9 +36,12 @@ struct Buckets {
     /// Each waker with the id of the [`Keepalive`] that parked it, so a
     /// connection that ends can take its own back: a parked waker keeps
     /// the ended task's memory alive until its deadline.
-    by_tick: BTreeMap<u32, Vec<(u64, Waker)>>,
-    /// The id the next [`Keepalive`] gets.
-    next_id: u64,
+    by_tick: BTreeMap<u32, Vec<(u32, Waker)>>,
+    /// The id the next [`Keepalive`] gets. 32 bits keep the connection
+    /// task small; ids wrap after 2^32 connections, and two connections
+    /// that far apart would have to be parked in the same bucket at once
+    /// for one to take the other's waker back.
+    next_id: u32,
     /// A ticker task is running (it stops when no bucket is left).
     ticking: bool,
 }
@@ -76,15 +79,15 @@ impl Wheel {
         u32::try_from(elapsed.as_nanos() / TICK.as_nanos()).unwrap_or(u32::MAX)
     }
 
-    fn new_id(&self) -> u64 {
+    fn new_id(&self) -> u32 {
         let mut buckets = self.buckets();
-        buckets.next_id += 1;
+        buckets.next_id = buckets.next_id.wrapping_add(1);
         buckets.next_id
     }
 
     /// Takes back the waker `id` parked for `deadline`, if it is still
     /// there.
-    fn unpark(&self, id: u64, deadline: u32) {
+    fn unpark(&self, id: u32, deadline: u32) {
         let mut buckets = self.buckets();
         if let Some(bucket) = buckets.by_tick.get_mut(&deadline) {
             bucket.retain(|(parked, _)| *parked != id);
@@ -107,7 +110,7 @@ impl Wheel {
     pub(crate) fn poll_deadline(
         self: &Arc<Self>,
         cx: &mut Context<'_>,
-        id: u64,
+        id: u32,
         deadline: u32,
         parked: &mut u32,
     ) -> Poll<()> {
@@ -187,16 +190,21 @@ impl fmt::Debug for Wheel {
 pub(crate) struct Keepalive {
     wheel: Arc<Wheel>,
     /// Tells this connection's wakers apart in the wheel.
-    id: u64,
+    id: u32,
     interval: u32,
     timeout: u32,
     /// The tick at which bytes last arrived.
     last_seen: u32,
     /// The tick a keepalive ping was sent at, while it waits for an answer.
-    pinged_at: Option<u32>,
+    /// ([`NOT_PINGED`] when none waits: an `Option` would take 4 more
+    /// bytes of every connection task.)
+    pinged_at: u32,
     /// The deadline whose bucket holds this connection's waker.
     parked: u32,
 }
+
+/// `Keepalive::pinged_at` when no ping waits for an answer.
+const NOT_PINGED: u32 = u32::MAX;
 
 /// What a due keepalive deadline asks of the connection.
 #[derive(Debug, PartialEq, Eq)]
@@ -216,7 +224,7 @@ impl Keepalive {
             interval: Wheel::ticks(interval),
             timeout: Wheel::ticks(timeout),
             last_seen: now,
-            pinged_at: None,
+            pinged_at: NOT_PINGED,
             parked: u32::MAX,
         }
     }
@@ -224,13 +232,14 @@ impl Keepalive {
     /// Bytes arrived: the peer is alive.
     pub(crate) fn seen(&mut self) {
         self.last_seen = self.wheel.now();
-        self.pinged_at = None;
+        self.pinged_at = NOT_PINGED;
     }
 
     fn deadline(&self) -> u32 {
-        match self.pinged_at {
-            Some(at) => at.saturating_add(self.timeout),
-            None => self.last_seen.saturating_add(self.interval),
+        if self.pinged_at == NOT_PINGED {
+            self.last_seen.saturating_add(self.interval)
+        } else {
+            self.pinged_at.saturating_add(self.timeout)
         }
     }
 
@@ -242,17 +251,18 @@ impl Keepalive {
             .poll_deadline(cx, self.id, deadline, &mut self.parked)
         {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(()) => Poll::Ready(if self.pinged_at.is_some() {
-                Due::Dead
-            } else {
+            Poll::Ready(()) => Poll::Ready(if self.pinged_at == NOT_PINGED {
                 Due::Ping
+            } else {
+                Due::Dead
             }),
         }
     }
 
     /// The ping was sent: start the wait for an answer.
     pub(crate) fn pinged(&mut self) {
-        self.pinged_at = Some(self.wheel.now().max(self.deadline()));
+        // `u32::MAX - 1` at most: a tick count 13 years past the epoch.
+        self.pinged_at = self.wheel.now().max(self.deadline()).min(NOT_PINGED - 1);
     }
 }
 
@@ -344,7 +354,7 @@ mod tests {
         assert_eq!(poll(&mut k), Poll::Pending);
         assert_eq!(poll(&mut other), Poll::Pending);
         drop(k);
-        let parked: Vec<u64> = wheel
+        let parked: Vec<u32> = wheel
             .buckets()
             .by_tick
             .values()
