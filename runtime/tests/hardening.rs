@@ -15,6 +15,7 @@ use wsroute::{
 };
 
 mod event_log;
+mod wire;
 
 use event_log::Log;
 
@@ -138,12 +139,20 @@ const UPGRADE: &[u8] = b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websock
 async fn upgraded(addr: SocketAddr) -> TcpStream {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream.write_all(UPGRADE).await.unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        head.push(stream.read_u8().await.unwrap());
-    }
-    assert!(head.starts_with(b"HTTP/1.1 101"), "{head:?}");
+    let head = wire::read_head(&mut stream).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     stream
+}
+
+/// A server with `config` and one upgraded client that has sent `text`.
+async fn client_sent(config: Config, via: Via, text: &str) -> (Server, TcpStream) {
+    let server = serve(config, via).await;
+    let mut stream = upgraded(server.addr).await;
+    stream
+        .write_all(&frame(0x81, text.as_bytes()))
+        .await
+        .unwrap();
+    (server, stream)
 }
 
 /// The header of a masked client frame (key 0: the payload goes as is).
@@ -395,12 +404,7 @@ async fn a_message_larger_than_the_queue_bound_is_echoed() {
 #[tokio::test]
 async fn a_full_queue_refuses_sends_by_default_and_keeps_the_connection() {
     let config = Config::default().max_send_queue(64 * 1024);
-    let server = serve(config, Via::WsrouteServe).await;
-    let mut stream = upgraded(server.addr).await;
-    stream
-        .write_all(&frame(0x81, b"flood 100 16384"))
-        .await
-        .unwrap();
+    let (server, mut stream) = client_sent(config, Via::WsrouteServe, "flood 100 16384").await;
     let events = wait_for(&server.log, Duration::from_secs(5), |e| {
         count(e, "refused") == 1
     })
@@ -420,13 +424,8 @@ async fn slow_consumer_close_closes_with_1008_and_reports_it() {
     let config = Config::default()
         .max_send_queue(64 * 1024)
         .slow_consumer(SlowConsumer::Close);
-    let server = serve(config, Via::WsrouteServe).await;
-    let mut stream = upgraded(server.addr).await;
     // The route sends 100 × 16 KiB at once: far past the queue bound.
-    stream
-        .write_all(&frame(0x81, b"flood 100 16384"))
-        .await
-        .unwrap();
+    let (server, mut stream) = client_sent(config, Via::WsrouteServe, "flood 100 16384").await;
     assert_eq!(close_code(&mut stream).await, 1008);
     stream
         .write_all(&frame(0x88, &1008u16.to_be_bytes()))
@@ -448,12 +447,7 @@ async fn send_when_ready_streams_past_the_bound_without_loss() {
     let config = Config::default()
         .max_send_queue(32 * 1024)
         .slow_consumer(SlowConsumer::Close);
-    let server = serve(config, Via::AxumServe).await;
-    let mut stream = upgraded(server.addr).await;
-    stream
-        .write_all(&frame(0x81, b"stream 300 16384"))
-        .await
-        .unwrap();
+    let (server, mut stream) = client_sent(config, Via::AxumServe, "stream 300 16384").await;
     // Read slowly at first, so the producer must wait.
     tokio::time::sleep(Duration::from_millis(200)).await;
     for i in 0..300 {

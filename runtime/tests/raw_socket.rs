@@ -9,6 +9,7 @@ use wsroute::__private::{Parts, Response};
 use wsroute::{CloseReason, Config, Connection, Error, Message, Route, RouterExt, WebSockets};
 
 mod event_log;
+mod wire;
 
 use event_log::Log;
 
@@ -73,15 +74,7 @@ const UPGRADE: &str = "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket
 /// Sends `request` and returns the response head.
 async fn http(stream: &mut TcpStream, request: &str) -> String {
     stream.write_all(request.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8];
-        if stream.read(&mut byte).await.unwrap() == 0 {
-            break;
-        }
-        head.push(byte[0]);
-    }
-    String::from_utf8(head).unwrap()
+    wire::read_head(stream).await
 }
 
 async fn upgraded(server: &Server) -> TcpStream {

@@ -7,6 +7,8 @@ use tokio::net::TcpStream;
 use wsroute::__private::{Parts, Response};
 use wsroute::{Config, Route, RouterExt, WebSockets};
 
+mod wire;
+
 struct Open;
 
 impl Route for Open {
@@ -64,15 +66,8 @@ fn upgrade(path: &str, host: &str, extra: &str) -> String {
 async fn send(server: &Server, request: &str) -> (TcpStream, String) {
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
     stream.write_all(request.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8];
-        if stream.read(&mut byte).await.unwrap() == 0 {
-            break;
-        }
-        head.push(byte[0]);
-    }
-    (stream, String::from_utf8(head).unwrap())
+    let head = wire::read_head(&mut stream).await;
+    (stream, head)
 }
 
 async fn status(server: &Server, request: &str) -> String {
