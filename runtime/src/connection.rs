@@ -144,7 +144,8 @@ impl Connection {
         self.shared.id
     }
 
-    /// The client's address, when the server was started with
+    /// The client's address: always under [`wsroute::serve`](crate::serve);
+    /// under `axum::serve`, when the router was served with
     /// `into_make_service_with_connect_info::<SocketAddr>()`.
     pub fn remote_addr(&self) -> Option<SocketAddr> {
         self.shared.remote_addr

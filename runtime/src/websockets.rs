@@ -288,9 +288,10 @@ impl WebSockets {
                     return;
                 }
             };
-            // Under `axum::serve` the connection is a plain TCP stream:
-            // take it back from hyper to read it on readiness, without
-            // a buffer while idle and without hyper's indirection.
+            // Under `wsroute::serve` (HTTP/1.1 only) the connection is a
+            // plain TCP stream: take it back from hyper to read it on
+            // readiness, without a buffer while idle and without hyper's
+            // indirection. `axum::serve` keeps it wrapped.
             match upgraded.downcast::<TokioIo<TcpStream>>() {
                 Ok(parts) => {
                     let tcp = parts.io.into_inner();
