@@ -7,6 +7,7 @@
 //! (or, after a mistake, `fallback` writes one that cannot fail). `errors`
 //! collects every mistake so they are reported together; `suggest` finds
 //! the name a typo stands for.
+#![forbid(unsafe_code)]
 
 mod args;
 mod errors;

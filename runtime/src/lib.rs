@@ -31,6 +31,9 @@
 //!   client frames (close 1002). Off by default, as in Crow, which accepts
 //!   them to ease debugging.
 #![warn(missing_docs)]
+// The one `unsafe` is `Utf8Bytes::as_str` over bytes vouched for by
+// `Utf8Bytes::from_validated` (an `unsafe fn`); each is allowed where it is.
+#![deny(unsafe_code)]
 
 mod accept;
 mod budget;

@@ -126,8 +126,15 @@ impl Utf8Bytes {
         Ok(Self(bytes))
     }
 
-    /// Wraps bytes the protocol core has already validated incrementally.
-    pub(crate) fn from_validated(bytes: Bytes) -> Self {
+    /// Wraps bytes the protocol core has already validated incrementally,
+    /// without walking them again.
+    ///
+    /// # Safety
+    ///
+    /// `bytes` must be valid UTF-8: [`as_str`](Self::as_str) hands them out
+    /// as a `str` unchecked.
+    #[allow(unsafe_code)]
+    pub(crate) unsafe fn from_validated(bytes: Bytes) -> Self {
         debug_assert!(std::str::from_utf8(&bytes).is_ok());
         Self(bytes)
     }
@@ -138,11 +145,13 @@ impl Utf8Bytes {
     }
 
     /// The text.
+    #[allow(unsafe_code)]
     pub fn as_str(&self) -> &str {
         // SAFETY: every constructor either checks the bytes (`from_bytes`,
         // `From<String>`, `From<&str>`, `from_static`) or takes bytes the
         // protocol core validated as UTF-8 before handing them over
-        // (`from_validated`, debug-asserted). Re-checking here would walk
+        // (`from_validated`, an `unsafe fn` whose callers vouch for it,
+        // debug-asserted). Re-checking here would walk
         // the whole message on every access.
         unsafe { std::str::from_utf8_unchecked(&self.0) }
     }
