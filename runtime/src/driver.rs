@@ -19,7 +19,6 @@ use futures_util::FutureExt;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, Sleep};
 
-use crate::budget::Budget;
 use crate::connection::{Command, Connection, SHUTDOWN};
 use crate::error::{CloseReason, Error, ErrorKind};
 use crate::keepalive::{Due, Keepalive, Wheel};
@@ -35,8 +34,6 @@ pub(crate) struct Settings {
     pub(crate) close_timeout: Duration,
     /// `None` when keepalive is off.
     pub(crate) keepalive: Option<KeepaliveSettings>,
-    /// The server-wide budget partial incoming messages are charged to.
-    pub(crate) budget: Arc<Budget>,
 }
 
 /// `ping_interval` and `ping_timeout`, on the server's shared clock.
@@ -101,13 +98,11 @@ pub(crate) async fn run<R, S, T>(
         max_fragments,
         close_timeout,
         keepalive,
-        budget,
     } = settings;
     let mut proto = ServerConnection::new(max_payload);
     proto.set_max_fragments(max_fragments);
     let mut held = Held {
         conn: &conn,
-        budget,
         inbound: 0,
     };
     let mut keepalive = keepalive.map(|k| Keepalive::new(k.wheel, k.interval, k.timeout));
@@ -250,11 +245,11 @@ pub(crate) async fn run<R, S, T>(
     }
 }
 
-/// What a connection has charged to the server's budget; given back
-/// however the task ends, also if it is dropped.
+/// What a connection has charged to the server's budget (the one its
+/// handle charges outgoing queues to); given back however the task ends,
+/// also if it is dropped.
 struct Held<'a> {
     conn: &'a Connection,
-    budget: Arc<Budget>,
     /// Bytes of receive buffers charged.
     inbound: usize,
 }
@@ -264,18 +259,15 @@ impl Held<'_> {
     /// whose buffers would take the server past its budget is failed with
     /// 1013 (try again later), which also lets its buffers go.
     fn charge(&mut self, proto: &mut ServerConnection) {
-        if !self
-            .budget
-            .adjust(&mut self.inbound, proto.buffered_capacity())
-        {
+        let budget = &self.conn.limits().budget;
+        if !budget.adjust(&mut self.inbound, proto.buffered_capacity()) {
             proto.fail_with(ProtocolError::Overloaded);
-            self.budget
-                .adjust(&mut self.inbound, proto.buffered_capacity());
+            budget.adjust(&mut self.inbound, proto.buffered_capacity());
         }
     }
 
     fn release_inbound(&mut self) {
-        self.budget.adjust(&mut self.inbound, 0);
+        self.conn.limits().budget.adjust(&mut self.inbound, 0);
     }
 }
 
@@ -548,7 +540,6 @@ mod tests {
             max_fragments: usize::MAX,
             close_timeout: Duration::from_secs(1),
             keepalive: None,
-            budget: Arc::new(Budget::new(usize::MAX)),
         }
     }
 

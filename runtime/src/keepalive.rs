@@ -56,9 +56,10 @@ impl Wheel {
     }
 
     /// The current tick, read from the clock: for a connection's start,
-    /// when the ticker may not be running.
+    /// and wherever the ticker may not be running.
     pub(crate) fn now_exact(&self) -> u32 {
-        self.ticks_since_epoch()
+        let elapsed = Instant::now().saturating_duration_since(self.epoch);
+        u32::try_from(elapsed.as_nanos() / TICK.as_nanos()).unwrap_or(u32::MAX)
     }
 
     /// The current tick as the ticker last set it: one atomic load, for
@@ -72,11 +73,6 @@ impl Wheel {
     pub(crate) fn ticks(duration: Duration) -> u32 {
         let ticks = duration.as_nanos().div_ceil(TICK.as_nanos()).max(1);
         u32::try_from(ticks).unwrap_or(u32::MAX)
-    }
-
-    fn ticks_since_epoch(&self) -> u32 {
-        let elapsed = Instant::now().saturating_duration_since(self.epoch);
-        u32::try_from(elapsed.as_nanos() / TICK.as_nanos()).unwrap_or(u32::MAX)
     }
 
     fn new_id(&self) -> u32 {
@@ -128,7 +124,7 @@ impl Wheel {
         let mut buckets = self.buckets();
         // The ticker may have stopped, leaving `now` behind: the clock
         // decides.
-        let now = self.ticks_since_epoch();
+        let now = self.now_exact();
         if now >= deadline {
             self.now.fetch_max(now, Ordering::Relaxed);
             return Poll::Ready(());
@@ -154,7 +150,7 @@ impl Wheel {
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             interval.tick().await;
-            let now = self.ticks_since_epoch();
+            let now = self.now_exact();
             self.now.fetch_max(now, Ordering::Relaxed);
             let (due, stop) = {
                 let mut buckets = self.buckets();

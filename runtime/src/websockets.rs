@@ -259,7 +259,6 @@ impl WebSockets {
             max_fragments: config.get_max_fragments(),
             close_timeout: config.get_close_timeout(),
             keepalive,
-            budget: Arc::clone(&self.inner.budget),
         };
         let upgrade_timeout = config.get_handshake_timeout();
         let registration = self.inner.register(&conn);
