@@ -249,11 +249,15 @@ impl Connection {
             let len = msg.len();
             match conn.try_push(queue, len, Command::Message(msg)) {
                 Ok(()) => true,
-                Err(Command::Message(msg)) if queue.queued + queue.unwritten > 0 => {
-                    message = Some(msg);
-                    false
+                Err(refused) => {
+                    if let Command::Message(msg) = refused {
+                        message = Some(msg);
+                    }
+                    // Refused on an empty queue: only the server's budget
+                    // stands in the way, and nothing this queue does will
+                    // wake the wait, so give up.
+                    queue.queued + queue.unwritten == 0
                 }
-                Err(_) => true,
             }
         })
         .await?;
@@ -508,6 +512,21 @@ mod tests {
         assert_eq!(budget.used(), 50);
         a.mark_closed();
         assert_eq!(budget.used(), 0);
+    }
+
+    #[tokio::test]
+    async fn send_when_ready_fails_when_only_the_server_budget_is_in_the_way() {
+        let limits = SendLimits {
+            max_send_queue: 1000,
+            slow_consumer: SlowConsumer::Close,
+            budget: Arc::new(Budget::new(10)),
+        };
+        let conn = Connection::new(1, None, None, limits);
+        let sent = conn
+            .send_when_ready(Message::Binary(vec![0u8; 20].into()))
+            .await;
+        assert_eq!(sent, Err(SendError::QueueFull { limit: 1000 }));
+        assert!(conn.is_open(), "waiting never trips SlowConsumer::Close");
     }
 
     #[test]
