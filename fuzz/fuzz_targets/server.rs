@@ -27,7 +27,8 @@ use hyper_util::rt::TokioIo;
 use libfuzzer_sys::fuzz_target;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower_service::Service;
-use wsroute::__private::{Parts, Response};
+use axum::http::request::Parts;
+use axum::response::Response;
 use wsroute::{CloseReason, Config, Connection, Error, Message, Route, RouterExt, WebSockets};
 
 const HANG: Duration = Duration::from_secs(60);

@@ -14,8 +14,8 @@
 //!   + output taken, in messages per second.
 //!
 //! ```sh
-//! cargo bench -p wsroute --bench proto              # all, about 3 minutes
-//! cargo bench -p wsroute --bench proto -- utf8      # one group
+//! cargo bench -p wsroute --features internals --bench proto              # all, about 3 minutes
+//! cargo bench -p wsroute --features internals --bench proto -- utf8      # one group
 //! ```
 
 use std::hint::black_box;
@@ -23,7 +23,8 @@ use std::io::{Cursor, IoSlice};
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use wsroute::proto::{Event, FrameHeader, OpCode, ServerConnection, Utf8Validator, apply_mask};
+use wsroute::proto::internals::{Utf8Validator, apply_mask};
+use wsroute::proto::{Event, FrameHeader, OpCode, ServerConnection};
 
 const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 

@@ -30,39 +30,32 @@
 //! - `enforce-ws-spec` — Crow's `CROW_ENFORCE_WS_SPEC`: refuse unmasked
 //!   client frames (close 1002). Off by default, as in Crow, which accepts
 //!   them to ease debugging.
+//! - `internals` — exposes building blocks of [`proto`] to this crate's
+//!   benchmarks and fuzz targets; not a stable API.
 #![warn(missing_docs)]
 // The one `unsafe` is `Utf8Bytes::as_str` over bytes vouched for by
 // `Utf8Bytes::from_validated` (an `unsafe fn`); each is allowed where it is.
 #![deny(unsafe_code)]
 
-mod accept;
-mod budget;
-mod config;
-mod connection;
-mod driver;
-mod error;
-mod handshake;
-mod json;
-mod keepalive;
-mod message;
-mod origin;
+// The layers, from the wire up: `proto` knows nothing of the others,
+// `task` drives `proto` over a socket, `http` turns a request into a
+// running task, `api` is what an application names.
+mod api;
+mod http;
 pub mod proto;
-mod request;
-mod route;
-mod serve;
-mod transport;
-mod websockets;
+mod task;
 
-pub use config::{Config, DEFAULT_MAX_PAYLOAD, SlowConsumer};
-pub use connection::Connection;
-pub use error::{CloseReason, Error, ErrorKind};
-pub use json::{FromMessage, Json};
-pub use message::{Message, Utf8Bytes};
-pub use proto::{CloseCode, SendError};
-pub use request::Request;
-pub use route::Route;
-pub use serve::serve;
-pub use websockets::{RouterExt, WebSockets};
+pub use api::config::{Config, DEFAULT_MAX_PAYLOAD, SlowConsumer};
+pub use api::connection::Connection;
+pub use api::error::{CloseReason, Error, ErrorKind};
+pub use api::json::{FromMessage, Json};
+pub use api::route::Route;
+pub use api::send_error::SendError;
+pub use api::websockets::WebSockets;
+pub use http::mount::RouterExt;
+pub use http::request::Request;
+pub use http::serve::serve;
+pub use proto::{CloseCode, Message, Utf8Bytes};
 
 /// Makes a WebSocket route of an inherent impl block whose methods are the
 /// events: `#[websocket_route("/ws", max_payload = 65536)] impl Chat { … }`

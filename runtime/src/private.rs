@@ -14,12 +14,12 @@ pub use axum::extract::FromRequestParts;
 pub use axum::response::Response;
 pub use http::request::Parts;
 
-pub use crate::accept::{AcceptOutcome, DefaultState};
-pub use crate::connection::Connection;
-pub use crate::error::{CloseReason, Error};
-pub use crate::json::FromMessage;
-pub use crate::message::Message;
-pub use crate::route::Route;
+pub use crate::api::accept::{AcceptOutcome, DefaultState};
+pub use crate::api::connection::Connection;
+pub use crate::api::error::{CloseReason, Error};
+pub use crate::api::json::FromMessage;
+pub use crate::api::route::Route;
+pub use crate::proto::Message;
 
 /// Runs one extractor of `accept`'s arguments; its rejection answers the
 /// request.

@@ -128,7 +128,9 @@ impl tracing::Subscriber for CountWarnings {
     fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
     fn event(&self, event: &tracing::Event<'_>) {
         let meta = event.metadata();
-        if *meta.level() == tracing::Level::WARN && meta.target().starts_with("wsroute::serve") {
+        if *meta.level() == tracing::Level::WARN
+            && meta.target().starts_with("wsroute::http::serve")
+        {
             self.0.fetch_add(1, Ordering::SeqCst);
         }
     }

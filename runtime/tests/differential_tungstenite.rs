@@ -18,7 +18,7 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use tungstenite::protocol::{Role, WebSocket, WebSocketConfig};
 use wsroute::Message;
-use wsroute::proto::{CloseCode, Event, ProtocolError, ServerConnection, apply_mask};
+use wsroute::proto::{CloseCode, Event, ProtocolError, ServerConnection};
 
 mod frames;
 
@@ -129,6 +129,7 @@ fn run_wsroute(
                 error = Some(e);
                 continue;
             }
+            other => panic!("an event this test does not know: {other:?}"),
         });
     }
     let end = match error {
@@ -136,7 +137,7 @@ fn run_wsroute(
         None if ws.is_finished() => End::Closed,
         None => End::Open,
     };
-    let (pongs, closes) = read_output(&ws.take_output());
+    let (pongs, closes) = read_output(&take_output(&mut ws));
     (
         Outcome {
             seen,
@@ -347,7 +348,7 @@ fn failed_frame(
         if ws.is_failed() {
             let mut payload = rest[header.header_len..available].to_vec();
             if let Some(key) = header.mask {
-                apply_mask(&mut payload, key, 0);
+                xor_mask(&mut payload, key);
             }
             return Some(FailedFrame {
                 header: Some(header),

@@ -6,9 +6,10 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use axum::http::request::Parts;
+use axum::response::Response;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use wsroute::__private::{Parts, Response};
 use wsroute::{
     CloseReason, Config, Connection, Error, ErrorKind, Message, Route, RouterExt, SlowConsumer,
     WebSockets,
@@ -89,7 +90,7 @@ impl Route<Log> for Hardy {
     }
 
     async fn close(&mut self, _: &Connection, reason: CloseReason) {
-        self.log.push(format!("close {}", reason.code.0));
+        self.log.push(format!("close {}", reason.code().0));
     }
 }
 

@@ -4,13 +4,14 @@
 
 use std::time::Duration;
 
+use axum::http::request::Parts;
+use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WireCode;
 use tokio_tungstenite::tungstenite::{self, Message as WireMessage};
-use wsroute::__private::{Parts, Response};
 use wsroute::{
     CloseCode, CloseReason, Config, Connection, Error, ErrorKind, Message, Route, RouterExt,
     SendError, WebSockets,
@@ -76,7 +77,9 @@ impl Route<Log> for Scripted {
     async fn close(&mut self, conn: &Connection, reason: CloseReason) {
         self.log.push(format!(
             "close {} {:?} clean={}",
-            reason.code, reason.reason, reason.clean
+            reason.code(),
+            reason.reason(),
+            reason.is_clean()
         ));
         assert_eq!(conn.send_text("too late"), Err(SendError::Closed));
     }

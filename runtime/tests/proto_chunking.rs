@@ -103,7 +103,7 @@ impl Driver {
         let mut output = Vec::new();
         if self.server_closes_first {
             ws.close(CloseCode::NORMAL, SERVER_CLOSE_REASON).unwrap();
-            output.extend(ws.take_output());
+            output.extend(take_output(&mut ws));
         }
         // One buffer for every read, as the tokio driver's per-thread
         // buffer: payloads taken out of it must survive its reuse.
@@ -131,7 +131,7 @@ impl Driver {
                 }
                 events.push(event);
             }
-            output.extend(ws.take_output());
+            output.extend(take_output(&mut ws));
         }
         Run {
             events,

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
+use axum::http::request::Parts;
+use axum::response::Response;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use wsroute::__private::{Parts, Response};
 use wsroute::{CloseReason, Config, Connection, Error, Message, Route, RouterExt, WebSockets};
 
 mod event_log;
@@ -43,7 +44,7 @@ impl<const LIMIT: u64> Route<Log> for Recorder<LIMIT> {
     }
 
     async fn close(&mut self, _: &Connection, reason: CloseReason) {
-        self.log.push(format!("close {}", reason.code.0));
+        self.log.push(format!("close {}", reason.code().0));
     }
 }
 

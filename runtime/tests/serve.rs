@@ -3,11 +3,12 @@
 
 use std::time::{Duration, Instant};
 
+use axum::http::request::Parts;
+use axum::response::Response;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use wsroute::__private::{Parts, Response};
 use wsroute::{Config, Route, RouterExt, WebSockets};
 
 struct Echo;

@@ -2,9 +2,10 @@
 //! them: a body or no `Host` (400), a cross-site `Origin` (403), too many
 //! connections (503).
 
+use axum::http::request::Parts;
+use axum::response::Response;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use wsroute::__private::{Parts, Response};
 use wsroute::{Config, Route, RouterExt, WebSockets};
 
 mod wire;

@@ -87,7 +87,7 @@ impl Chat {
     }
 
     async fn close(&mut self, _conn: &Connection, reason: CloseReason) {
-        self.log.push(format!("close {}", reason.code.0));
+        self.log.push(format!("close {}", reason.code().0));
     }
 }
 

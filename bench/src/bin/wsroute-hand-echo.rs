@@ -5,7 +5,8 @@
 
 use std::io;
 
-use wsroute::__private::{Parts, Response};
+use axum::http::request::Parts;
+use axum::response::Response;
 use wsroute::{Config, Connection, Message, Route, RouterExt, WebSockets};
 use wsroute_bench::server::{self, ServerArgs};
 

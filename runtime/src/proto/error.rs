@@ -97,3 +97,27 @@ impl fmt::Display for ProtocolError {
 }
 
 impl std::error::Error for ProtocolError {}
+
+/// Why [`ServerConnection`](super::ServerConnection) refused to queue a
+/// frame. Nothing was queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum QueueError {
+    /// A close frame was sent or received, or the connection failed.
+    Closed,
+    /// A ping or pong payload over 125 bytes (RFC 6455 §5.5).
+    ControlPayloadTooLong(usize),
+}
+
+impl fmt::Display for QueueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Closed => f.write_str("the connection is closing or closed"),
+            Self::ControlPayloadTooLong(len) => {
+                write!(f, "control frame payload of {len} bytes (at most 125)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for QueueError {}

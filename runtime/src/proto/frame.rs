@@ -20,9 +20,6 @@ use bytes::BufMut;
 
 use super::ProtocolError;
 
-/// Longest possible header: 2 fixed bytes, 8 length bytes, 4 mask bytes.
-pub const MAX_HEADER_LEN: usize = 14;
-
 /// Longest payload a control frame may carry (§5.5).
 pub const MAX_CONTROL_PAYLOAD: u64 = 125;
 

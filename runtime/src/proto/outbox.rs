@@ -105,6 +105,7 @@ impl Outbox {
 
     /// Takes every waiting byte as one contiguous buffer (for tests and
     /// simple drivers; the tokio driver writes vectored).
+    #[cfg(any(test, feature = "internals"))]
     pub(crate) fn take_all(&mut self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.len);
         for chunk in self.chunks.drain(..) {

@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 
+use super::mask::apply_mask;
 use super::*;
 use crate::Message;
 
@@ -349,7 +350,7 @@ fn peer_close_is_echoed_and_finishes_the_connection() {
     );
     assert_eq!(ws.take_output(), server_close(1000));
     assert!(ws.is_finished() && !ws.is_failed());
-    assert_eq!(ws.send("late".into()), Err(SendError::Closed));
+    assert_eq!(ws.send("late".into()), Err(QueueError::Closed));
     // Nothing after the close is read.
     ws.receive(&text("ignored"));
     assert!(events(&mut ws).is_empty());
@@ -412,8 +413,8 @@ fn server_initiated_close_waits_for_the_peer() {
     let mut expected = server_frame(OpCode::Close, &close_payload(1001, b"shutting down"));
     assert_eq!(ws.take_output(), expected);
     assert!(!ws.is_open() && !ws.is_finished());
-    assert_eq!(ws.send("more".into()), Err(SendError::Closed));
-    assert_eq!(ws.close(CloseCode::NORMAL, ""), Err(SendError::Closed));
+    assert_eq!(ws.send("more".into()), Err(QueueError::Closed));
+    assert_eq!(ws.close(CloseCode::NORMAL, ""), Err(QueueError::Closed));
 
     // Data that crosses our close is dropped; a ping is still answered
     // (§5.5.2: only a *received* Close excuses the pong).

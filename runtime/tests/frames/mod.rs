@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::Config;
 use wsroute::Message;
-use wsroute::proto::apply_mask;
+use wsroute::proto::ServerConnection;
 
 /// Whether this build refuses unmasked client frames (close 1002).
 pub(crate) const ENFORCE: bool = cfg!(feature = "enforce-ws-spec");
@@ -80,7 +80,7 @@ impl ClientFrame {
         let start = out.len();
         out.extend_from_slice(&self.payload);
         if let Some(key) = self.mask {
-            apply_mask(&mut out[start..], key, 0);
+            xor_mask(&mut out[start..], key);
         }
     }
 }
@@ -460,5 +460,30 @@ pub(crate) fn mutate(bytes: &mut Vec<u8>, mutations: Vec<(Index, u8, u8)>) {
             }
             _ => bytes.push(byte),
         }
+    }
+}
+
+/// Masks (or unmasks) `payload` with `key`, byte by byte: the RFC's own
+/// definition (§5.3), independent of the core's word-at-a-time version.
+pub(crate) fn xor_mask(payload: &mut [u8], key: [u8; 4]) {
+    for (i, byte) in payload.iter_mut().enumerate() {
+        *byte ^= key[i % 4];
+    }
+}
+
+/// Everything `ws` has queued to write, taken the way a driver takes it.
+pub(crate) fn take_output(ws: &mut ServerConnection) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let mut slices = [std::io::IoSlice::new(&[]); 16];
+        let n = ws.chunks_vectored(&mut slices);
+        if n == 0 {
+            return out;
+        }
+        let before = out.len();
+        for slice in &slices[..n] {
+            out.extend_from_slice(slice);
+        }
+        ws.advance_output(out.len() - before);
     }
 }

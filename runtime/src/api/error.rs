@@ -106,16 +106,38 @@ impl std::error::Error for Error {
 /// How a connection ended: passed to the route's `close` event, once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloseReason {
+    code: CloseCode,
+    reason: String,
+    clean: bool,
+}
+
+impl CloseReason {
+    pub(crate) fn new(code: CloseCode, reason: String, clean: bool) -> Self {
+        Self {
+            code,
+            reason,
+            clean,
+        }
+    }
+
     /// The code of the close handshake: the client's, if it started the
     /// close; the server's, if the server did (`conn.close()`, an error,
     /// shutdown). [`CloseCode::NO_STATUS`] (1005) for a close frame
     /// without a code, [`CloseCode::ABNORMAL`] (1006) when the connection
     /// ended without one.
-    pub code: CloseCode,
-    /// The reason text that went with the code.
-    pub reason: String,
+    pub fn code(&self) -> CloseCode {
+        self.code
+    }
+
+    /// The reason text that went with the code (empty if none).
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
     /// Whether both close frames were exchanged.
-    pub clean: bool,
+    pub fn is_clean(&self) -> bool {
+        self.clean
+    }
 }
 
 impl fmt::Display for CloseReason {

@@ -2,8 +2,8 @@
 
 use serde::de::DeserializeOwned;
 
-use crate::error::{Error, ErrorKind};
-use crate::message::Message;
+use crate::api::error::{Error, ErrorKind};
+use crate::proto::Message;
 
 /// A message decoded from JSON. Write `msg: Json<T>` as the `message`
 /// event's argument to receive `T` instead of raw text; a message that

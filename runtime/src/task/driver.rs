@@ -19,12 +19,12 @@ use futures_util::FutureExt;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, Sleep};
 
-use crate::connection::{Command, Connection, SHUTDOWN};
-use crate::error::{CloseReason, Error, ErrorKind};
-use crate::keepalive::{Due, Keepalive, Wheel};
+use crate::api::connection::{Command, Connection, SHUTDOWN};
+use crate::api::error::{CloseReason, Error, ErrorKind};
+use crate::api::route::Route;
 use crate::proto::{CloseCode, Event, ProtocolError, ServerConnection};
-use crate::route::Route;
-use crate::transport::Transport;
+use crate::task::keepalive::{Due, Keepalive, Wheel};
+use crate::task::transport::Transport;
 
 /// Per-connection settings, resolved from the global config and the route.
 #[derive(Debug, Clone)]
@@ -505,16 +505,12 @@ fn close_reason(proto: &ServerConnection) -> CloseReason {
         proto.sent_close()
     };
     match started {
-        Some(frame) => CloseReason {
-            code: frame.code.unwrap_or(CloseCode::NO_STATUS),
-            reason: frame.reason.clone(),
-            clean: received.is_some() && proto.sent_close().is_some(),
-        },
-        None => CloseReason {
-            code: CloseCode::ABNORMAL,
-            reason: String::new(),
-            clean: false,
-        },
+        Some(frame) => CloseReason::new(
+            frame.code.unwrap_or(CloseCode::NO_STATUS),
+            frame.reason.clone(),
+            received.is_some() && proto.sent_close().is_some(),
+        ),
+        None => CloseReason::new(CloseCode::ABNORMAL, String::new(), false),
     }
 }
 
@@ -524,10 +520,11 @@ mod tests {
     use tokio::task::JoinHandle;
 
     use super::*;
-    use crate::__private::{Parts, Response};
-    use crate::connection::SendLimits;
-    use crate::message::Message;
-    use crate::transport::Buffered;
+    use crate::api::connection::SendLimits;
+    use crate::proto::Message;
+    use crate::task::transport::Buffered;
+    use axum::response::Response;
+    use http::request::Parts;
 
     /// A masked text frame "hi" (zero key), sent right behind the handshake.
     const EARLY_HI: &[u8] = b"\x81\x82\0\0\0\0hi";

@@ -9,7 +9,7 @@
 
 use http::header::{self, HeaderMap};
 
-use crate::config::Origins;
+use crate::api::config::Origins;
 
 /// Whether an upgrade with these `headers` may go on: `route` is the
 /// route's own list (`origins = [...]`), which wins over `global`.

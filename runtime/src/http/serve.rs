@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_service::Service;
 
-use crate::websockets::WebSockets;
+use crate::api::websockets::WebSockets;
 
 /// How long the accept loop pauses after a failed accept: out of file
 /// descriptors, retrying at once would spin a core at 100 %.

@@ -5,9 +5,9 @@ use std::future::Future;
 use axum::response::Response;
 use http::request::Parts;
 
-use crate::connection::Connection;
-use crate::error::{CloseReason, Error};
-use crate::message::Message;
+use crate::api::connection::Connection;
+use crate::api::error::{CloseReason, Error};
+use crate::proto::Message;
 
 /// A WebSocket route: the per-connection state (Crow's `userdata`) and its
 /// event handlers.
@@ -23,11 +23,14 @@ use crate::message::Message;
 ///    message too big, I/O error, close timeout), before `close`;
 /// 5. [`close`](Self::close) — exactly once, whatever ended the connection.
 ///
-/// `S` is the axum router's state type.
+/// `S` is the axum router's state type. By hand, `accept` gets the
+/// request's head as axum's [`Parts`] and refuses with any axum
+/// [`Response`]:
 ///
 /// ```
+/// use axum::http::request::Parts;
+/// use axum::response::Response;
 /// use wsroute::{Connection, Message, Route};
-/// use wsroute::__private::{Parts, Response};
 ///
 /// struct Echo;
 ///

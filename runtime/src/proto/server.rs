@@ -9,10 +9,10 @@ use bytes::{Buf, Bytes, BytesMut};
 use super::close::{CloseCode, CloseFrame};
 use super::frame::{FrameHeader, OpCode};
 use super::mask::apply_mask;
+use super::message::{Message, Utf8Bytes};
 use super::outbox::Outbox;
 use super::utf8::Utf8Validator;
-use super::{ProtocolError, SendError};
-use crate::message::{Message, Utf8Bytes};
+use super::{ProtocolError, QueueError};
 
 /// Spare room offered to each socket read when no large frame is pending,
 /// and beyond the end of one that is: a read that does not fill its room
@@ -60,6 +60,7 @@ enum State {
 
 /// What the peer's bytes amounted to.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// A complete text or binary message.
     Message(Message),
@@ -116,7 +117,14 @@ struct MessageInProgress {
 /// let Some(Event::Message(msg)) = ws.poll_event() else { panic!() };
 /// assert_eq!(msg.as_text(), Some("Hello"));
 /// ws.send(msg).unwrap();
-/// assert_eq!(ws.take_output(), b"\x81\x05Hello");
+///
+/// // What to write: a driver hands these slices to a vectored write.
+/// let mut slices = [std::io::IoSlice::new(&[]); 4];
+/// let n = ws.chunks_vectored(&mut slices);
+/// let written: Vec<u8> = slices[..n].iter().flat_map(|s| s.iter().copied()).collect();
+/// assert_eq!(written, b"\x81\x05Hello");
+/// ws.advance_output(written.len());
+/// assert_eq!(ws.output_len(), 0);
 /// ```
 #[derive(Debug)]
 pub struct ServerConnection {
@@ -340,7 +348,7 @@ impl ServerConnection {
     // ---- output ---------------------------------------------------------
 
     /// Queues a text or binary message as one frame.
-    pub fn send(&mut self, message: Message) -> Result<(), SendError> {
+    pub fn send(&mut self, message: Message) -> Result<(), QueueError> {
         self.check_open()?;
         match message {
             Message::Text(text) => self.outbox.push_frame(OpCode::Text, text.into_bytes()),
@@ -350,19 +358,19 @@ impl ServerConnection {
     }
 
     /// Queues a ping (at most 125 bytes of payload).
-    pub fn send_ping(&mut self, payload: Bytes) -> Result<(), SendError> {
+    pub fn send_ping(&mut self, payload: Bytes) -> Result<(), QueueError> {
         self.send_control(OpCode::Ping, payload)
     }
 
     /// Queues an unsolicited pong (at most 125 bytes of payload).
-    pub fn send_pong(&mut self, payload: Bytes) -> Result<(), SendError> {
+    pub fn send_pong(&mut self, payload: Bytes) -> Result<(), QueueError> {
         self.send_control(OpCode::Pong, payload)
     }
 
     /// Starts the close handshake: queues a close frame and stops sending.
     /// Codes that may not go on the wire (1005, 1006, 1015, …) send an
     /// empty close frame; the reason is cut to 123 bytes.
-    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), SendError> {
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), QueueError> {
         self.check_open()?;
         self.queue_close(CloseFrame {
             code: Some(code),
@@ -389,7 +397,9 @@ impl ServerConnection {
         self.outbox.len()
     }
 
-    /// Takes all waiting output as one buffer.
+    /// Takes all waiting output as one buffer (tests and benchmarks; a
+    /// driver writes [`chunks_vectored`](Self::chunks_vectored) instead).
+    #[cfg(any(test, feature = "internals"))]
     pub fn take_output(&mut self) -> Vec<u8> {
         let out = self.outbox.take_all();
         self.outbox.shrink_if_idle(KEEP_IDLE);
@@ -436,7 +446,9 @@ impl ServerConnection {
         self.peer_started_close
     }
 
-    /// Bytes held in receive buffers (capacity), for memory accounting.
+    /// Bytes held in receive buffers (their capacity): what a driver
+    /// charges against a server-wide memory budget after each read, as
+    /// wsroute's own does for [`Config::max_buffered`](crate::Config::max_buffered).
     pub fn buffered_capacity(&self) -> usize {
         self.recv.capacity() + self.message.as_ref().map_or(0, |m| m.data.capacity())
     }
@@ -447,18 +459,18 @@ impl ServerConnection {
         self.reading && matches!(self.state, State::Open | State::CloseSent)
     }
 
-    fn check_open(&self) -> Result<(), SendError> {
+    fn check_open(&self) -> Result<(), QueueError> {
         if self.state == State::Open {
             Ok(())
         } else {
-            Err(SendError::Closed)
+            Err(QueueError::Closed)
         }
     }
 
-    fn send_control(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), SendError> {
+    fn send_control(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), QueueError> {
         self.check_open()?;
         if payload.len() > super::frame::MAX_CONTROL_PAYLOAD as usize {
-            return Err(SendError::ControlPayloadTooLong(payload.len()));
+            return Err(QueueError::ControlPayloadTooLong(payload.len()));
         }
         self.outbox.push_frame(opcode, payload);
         Ok(())

@@ -11,10 +11,11 @@ use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 use tokio::sync::Notify;
 
-use crate::budget::Budget;
-use crate::config::SlowConsumer;
-use crate::message::{Message, Utf8Bytes};
-use crate::proto::{CloseCode, MAX_CONTROL_PAYLOAD, SendError};
+use super::send_error::SendError;
+use crate::api::config::SlowConsumer;
+use crate::proto::{CloseCode, MAX_CONTROL_PAYLOAD};
+use crate::proto::{Message, Utf8Bytes};
+use crate::task::budget::Budget;
 
 /// One client's connection: send messages, close it, see who it is.
 ///
@@ -144,7 +145,7 @@ impl Connection {
         self.shared.id
     }
 
-    /// The client's address: always under [`wsroute::serve`](crate::serve);
+    /// The client's address: always under [`wsroute::serve`](crate::http::serve);
     /// under `axum::serve`, when the router was served with
     /// `into_make_service_with_connect_info::<SocketAddr>()`.
     pub fn remote_addr(&self) -> Option<SocketAddr> {

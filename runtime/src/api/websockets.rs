@@ -1,0 +1,172 @@
+//! The WebSocket side of a server: its settings, its open connections,
+//! and shutting them down. Mounting is in `http::mount`, answering an
+//! upgrade in `http::upgrade`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio_util::task::TaskTracker;
+
+use super::config::Config;
+use super::connection::Connection;
+use crate::task::budget::Budget;
+use crate::task::keepalive::Wheel;
+
+/// The WebSocket side of a server: settings shared by its routes, and the
+/// open connections, so they can all be closed at shutdown — Crow's `app`
+/// as far as WebSockets go.
+///
+/// ```no_run
+/// use wsroute::{Config, RouterExt, WebSockets};
+/// # #[derive(Default)]
+/// # struct Echo;
+/// # #[wsroute::websocket_route("/ws")]
+/// # impl Echo {}
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let sockets = WebSockets::new(Config::default().max_payload(1 << 20));
+/// let app = axum::Router::new().websocket::<Echo>(&sockets);
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// // On Ctrl-C: close every WebSocket with 1001, wait for their `close`
+/// // events, then stop the HTTP server. (Under `axum::serve`, pass
+/// // `sockets.shutdown_on(signal)` to `with_graceful_shutdown`.)
+/// wsroute::serve(listener, app, &sockets, async {
+///     let _ = tokio::signal::ctrl_c().await;
+/// })
+/// .await
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct WebSockets {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: Config,
+    /// What all connections hold for their clients, against `max_buffered`.
+    pub(crate) budget: Arc<Budget>,
+    /// The coarse clock of every connection's keepalive.
+    pub(crate) wheel: Arc<Wheel>,
+    pub(crate) next_id: AtomicU64,
+    live: Mutex<Live>,
+    pub(crate) connections: TaskTracker,
+}
+
+/// The open connections' handles, for shutdown to signal each of them
+/// directly: a connection's task then waits on its own handle alone,
+/// with no shared shutdown future to poll on every wake-up.
+#[derive(Default)]
+pub(crate) struct Live {
+    pub(crate) shutting_down: bool,
+    handles: HashMap<u64, Connection>,
+}
+
+/// Takes a connection out of [`Live`] when its task ends, however it ends.
+pub(crate) struct Registration {
+    inner: Arc<Inner>,
+    id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.inner.live().handles.remove(&self.id);
+    }
+}
+
+impl Inner {
+    pub(crate) fn live(&self) -> MutexGuard<'_, Live> {
+        // Every update under this lock is a single insert, remove or
+        // store: a panic elsewhere cannot leave it inconsistent.
+        self.live
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Adds a new connection; signals it at once if shutdown has begun
+    /// since its upgrade was accepted.
+    pub(crate) fn register(self: &Arc<Self>, conn: &Connection) -> Registration {
+        let mut live = self.live();
+        if live.shutting_down {
+            conn.signal_shutdown();
+        }
+        live.handles.insert(conn.id(), conn.clone());
+        Registration {
+            inner: Arc::clone(self),
+            id: conn.id(),
+        }
+    }
+}
+
+impl WebSockets {
+    /// Routes mounted through this value share `config`.
+    pub fn new(config: Config) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                budget: Arc::new(Budget::new(config.get_max_buffered())),
+                wheel: Wheel::new(),
+                config,
+                next_id: AtomicU64::new(1),
+                live: Mutex::new(Live::default()),
+                connections: TaskTracker::new(),
+            }),
+        }
+    }
+
+    /// The shared settings.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Closes every open connection with 1001 (going away), refuses new
+    /// upgrades with 503, and waits until every connection has run its
+    /// `close` event.
+    pub async fn shutdown(&self) {
+        {
+            let mut live = self.inner.live();
+            live.shutting_down = true;
+            for conn in live.handles.values() {
+                conn.signal_shutdown();
+            }
+        }
+        self.inner.connections.close();
+        self.inner.connections.wait().await;
+    }
+
+    /// Waits for `signal`, then [`shutdown`](Self::shutdown)s: pass it to
+    /// axum's `with_graceful_shutdown`, so WebSockets are closed properly
+    /// before the HTTP server stops. ([`serve`](crate::http::serve) does this
+    /// itself.)
+    pub fn shutdown_on(
+        &self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let sockets = self.clone();
+        async move {
+            signal.await;
+            sockets.shutdown().await;
+        }
+    }
+
+    /// How many connections are open (upgraded and not yet past `close`).
+    pub fn open_connections(&self) -> usize {
+        self.inner.connections.len()
+    }
+}
+
+impl Default for WebSockets {
+    fn default() -> Self {
+        Self::new(Config::default())
+    }
+}
+
+impl fmt::Debug for WebSockets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSockets")
+            .field("config", &self.inner.config)
+            .field("open_connections", &self.open_connections())
+            .finish()
+    }
+}

@@ -1,0 +1,161 @@
+//! Answering an upgrade request: the checks of the handshake and of the
+//! server's own limits, `accept`, the `101`, and then the connection's task
+//! on the stream hyper hands back.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::extract::{ConnectInfo, Request};
+use axum::response::Response;
+use bytes::Bytes;
+use http::StatusCode;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use super::{handshake, origin};
+use crate::api::connection::{Connection, SHUTDOWN, SendLimits};
+use crate::api::route::Route;
+use crate::api::websockets::WebSockets;
+use crate::task::driver::{self, KeepaliveSettings, Settings};
+use crate::task::transport::Buffered;
+
+impl WebSockets {
+    /// The answer to a valid upgrade the server still refuses: from a
+    /// disallowed origin, or past the connection limit.
+    fn refusal<R: Route<S>, S>(&self, parts: &http::request::Parts) -> Option<Response> {
+        let config = &self.inner.config;
+        if !origin::check(&parts.headers, R::ORIGINS, config.origins()) {
+            return Some(handshake::Rejection::CrossOrigin.into_response());
+        }
+        if config
+            .get_max_connections()
+            .is_some_and(|limit| self.open_connections() >= limit)
+        {
+            return Some(handshake::reject(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many WebSocket connections open: try again later",
+            ));
+        }
+        None
+    }
+
+    pub(crate) async fn upgrade<R, S>(self, state: S, request: Request) -> Response
+    where
+        R: Route<S>,
+        S: Send + Sync + 'static,
+    {
+        let (mut parts, _body) = request.into_parts();
+        let accept = match handshake::check(&parts) {
+            Ok(accept) => accept,
+            Err(rejection) => return rejection.into_response(),
+        };
+        if let Some(response) = self.refusal::<R, S>(&parts) {
+            return response;
+        }
+        if self.inner.live().shutting_down {
+            return handshake::reject(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is shutting down",
+            );
+        }
+        let Some(on_upgrade) = parts.extensions.remove::<OnUpgrade>() else {
+            return handshake::reject(
+                StatusCode::UPGRADE_REQUIRED,
+                "this connection cannot be upgraded: serve the router with axum::serve or hyper's HTTP/1.1 with upgrades",
+            );
+        };
+        let remote_addr = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0);
+
+        let route = match R::accept(&mut parts, &state).await {
+            Ok(route) => route,
+            Err(response) => return response,
+        };
+
+        let config = &self.inner.config;
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let protocol = handshake::choose_protocol(&parts.headers, config.get_protocols());
+        let limits = SendLimits {
+            max_send_queue: config.get_max_send_queue(),
+            slow_consumer: config.get_slow_consumer(),
+            budget: Arc::clone(&self.inner.budget),
+        };
+        let conn = Connection::new(id, remote_addr, protocol, limits);
+        let keepalive = (!config.get_ping_interval().is_zero()).then(|| KeepaliveSettings {
+            wheel: Arc::clone(&self.inner.wheel),
+            interval: config.get_ping_interval(),
+            timeout: config.get_ping_timeout(),
+        });
+        let settings = Settings {
+            max_payload: config.max_payload_for(R::MAX_PAYLOAD),
+            max_fragments: config.get_max_fragments(),
+            close_timeout: config.get_close_timeout(),
+            keepalive,
+        };
+        let upgrade_timeout = config.get_handshake_timeout();
+        let registration = self.inner.register(&conn);
+        self.inner.connections.spawn(async move {
+            let _registration = registration;
+            // hyper hands the connection over once the 101 is written; a
+            // client that never lets it be written, or a shutdown in the
+            // meantime, must not keep this task (and shutdown) waiting.
+            let upgraded = tokio::select! {
+                upgraded = tokio::time::timeout(upgrade_timeout, on_upgrade) => upgraded,
+                () = shutdown_signalled(&conn) => {
+                    tracing::debug!("server shut down before the WebSocket upgrade completed");
+                    return;
+                }
+            };
+            let upgraded = match upgraded {
+                Ok(Ok(upgraded)) => upgraded,
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "WebSocket upgrade did not complete");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(
+                        "WebSocket upgrade did not complete within the handshake timeout"
+                    );
+                    return;
+                }
+            };
+            // Under `wsroute::serve` (HTTP/1.1 only) the connection is a
+            // plain TCP stream: take it back from hyper to read it on
+            // readiness, without a buffer while idle and without hyper's
+            // indirection. `axum::serve` keeps it wrapped.
+            match upgraded.downcast::<TokioIo<TcpStream>>() {
+                Ok(parts) => {
+                    let tcp = parts.io.into_inner();
+                    // Frames are written whole, in batches: Nagle's delay
+                    // would only hold the last one back.
+                    let _ = tcp.set_nodelay(true);
+                    driver::run(tcp, parts.read_buf, route, conn, settings).await;
+                }
+                Err(upgraded) => {
+                    let io = Buffered::new(TokioIo::new(upgraded));
+                    driver::run(io, Bytes::new(), route, conn, settings).await;
+                }
+            }
+        });
+        handshake::switching_protocols(accept, protocol)
+    }
+}
+
+/// Completes once the connection's handle carries the shutdown signal.
+/// Nothing else signals a connection before it is opened.
+async fn shutdown_signalled(conn: &Connection) {
+    std::future::poll_fn(|cx| {
+        // A ready poll does not register the waker: poll until one does.
+        while let std::task::Poll::Ready(bits) = conn.poll_signals(cx) {
+            if bits & SHUTDOWN != 0 {
+                return std::task::Poll::Ready(());
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await;
+}
