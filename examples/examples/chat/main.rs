@@ -19,8 +19,7 @@ use axum::response::Html;
 use axum::routing::get;
 use serde::Deserialize;
 use wsroute::{
-    CloseReason, Config, Connection, Error, Message, Route, RouterExt, WebSockets,
-    websocket_route,
+    CloseReason, Config, Connection, Error, Message, Route, RouterExt, WebSockets, websocket_route,
 };
 
 /// Who is in the room: shared by all connections (the router's state).
@@ -49,7 +48,10 @@ impl Join {
     fn name(self) -> Result<String, (StatusCode, &'static str)> {
         match self.name.map(|n| n.trim().to_owned()) {
             Some(name) if !name.is_empty() => Ok(name),
-            _ => Err((StatusCode::BAD_REQUEST, "a name is required (not just spaces)")),
+            _ => Err((
+                StatusCode::BAD_REQUEST,
+                "a name is required (not just spaces)",
+            )),
         }
     }
 }
