@@ -5,7 +5,10 @@
 //! ```
 //!
 //! Then open <http://127.0.0.1:3000/> in two browser tabs. The WebSocket
-//! route is `/ws?name=NAME`; a missing or empty name is refused.
+//! route is `/ws?name=NAME`; a missing or blank name is refused, and
+//! `/name?name=NAME` answers the same check over plain HTTP, because a
+//! browser's WebSocket cannot read why an upgrade was refused.
+//! `examples/browser/run.sh` tests the page in headless Chromium.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,7 +19,7 @@ use axum::response::Html;
 use axum::routing::get;
 use serde::Deserialize;
 use wsroute::{
-    CloseReason, Config, Connection, Error, Message, RouterExt, WebSockets, websocket_route,
+    CloseReason, Config, Connection, Error, Message, Route, RouterExt, WebSockets, websocket_route,
 };
 
 /// Who is in the room: shared by all connections (the router's state).
@@ -40,6 +43,19 @@ struct Join {
     name: Option<String>,
 }
 
+impl Join {
+    /// The one rule for names, shared by the upgrade and `/name`.
+    fn name(self) -> Result<String, (StatusCode, &'static str)> {
+        match self.name.map(|n| n.trim().to_owned()) {
+            Some(name) if !name.is_empty() => Ok(name),
+            _ => Err((
+                StatusCode::BAD_REQUEST,
+                "a name is required (not just spaces)",
+            )),
+        }
+    }
+}
+
 /// One member's connection.
 struct Chat {
     name: String,
@@ -52,10 +68,10 @@ impl Chat {
         Query(join): Query<Join>,
         State(room): State<Room>,
     ) -> Result<Self, (StatusCode, &'static str)> {
-        match join.name.map(|n| n.trim().to_owned()) {
-            Some(name) if !name.is_empty() => Ok(Chat { name, room }),
-            _ => Err((StatusCode::BAD_REQUEST, "add ?name=YOUR_NAME to the URL")),
-        }
+        Ok(Chat {
+            name: join.name()?,
+            room,
+        })
     }
 
     async fn open(&mut self, conn: &Connection) {
@@ -84,12 +100,24 @@ impl Chat {
     }
 }
 
+/// The page, told the route's message limit so that it can refuse an
+/// over-limit line itself: the server would close the connection (1009).
+fn page() -> String {
+    let max = <Chat as Route<Room>>::MAX_PAYLOAD.expect("the route sets max_payload");
+    include_str!("page.html").replace("{{max_payload}}", &max.to_string())
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let addr = wsroute_examples::addr_from_args("127.0.0.1:3000");
+    let page: &'static str = page().leak();
     let sockets = WebSockets::new(Config::default());
     let app = axum::Router::new()
-        .route("/", get(|| async { Html(include_str!("page.html")) }))
+        .route("/", get(move || async move { Html(page) }))
+        .route(
+            "/name",
+            get(|Query(join): Query<Join>| async { join.name().map(|_| StatusCode::NO_CONTENT) }),
+        )
         .websocket::<Chat>(&sockets)
         .with_state(Room::default());
     let listener = tokio::net::TcpListener::bind(addr).await?;
