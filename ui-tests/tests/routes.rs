@@ -77,7 +77,7 @@ impl Chat {
 
     fn error(&self, conn: &Connection, err: &Error) {
         match err.kind() {
-            ErrorKind::Json(_) => {
+            ErrorKind::Json { .. } => {
                 self.log.push("error json");
                 conn.send_text("not a Say").unwrap();
             }

@@ -166,7 +166,7 @@ impl Config {
         self
     }
 
-    /// How long a client has, under [`wsroute::serve`](crate::http::serve), to
+    /// How long a client has, under [`wsroute::serve`](crate::serve), to
     /// send a complete HTTP request head once connected (or after its
     /// previous request, on a keep-alive connection); past it the TCP
     /// connection is closed, with no response. Under
@@ -268,7 +268,7 @@ impl Config {
         self.ping_timeout
     }
 
-    /// The handshake timeout of [`wsroute::serve`](crate::http::serve).
+    /// The handshake timeout of [`wsroute::serve`](crate::serve).
     pub fn get_handshake_timeout(&self) -> Duration {
         self.handshake_timeout
     }

@@ -145,7 +145,7 @@ impl Connection {
         self.shared.id
     }
 
-    /// The client's address: always under [`wsroute::serve`](crate::http::serve);
+    /// The client's address: always under [`wsroute::serve`](crate::serve);
     /// under `axum::serve`, when the router was served with
     /// `into_make_service_with_connect_info::<SocketAddr>()`.
     pub fn remote_addr(&self) -> Option<SocketAddr> {

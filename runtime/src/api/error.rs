@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 
-use crate::proto::{CloseCode, ProtocolError};
+use crate::proto::{CloseCode, Message, ProtocolError};
 
 /// Why a connection reported an error: passed to the route's `error`
 /// event. Says what happened and which close code was sent because of it.
@@ -25,9 +25,14 @@ pub enum ErrorKind {
     Io(io::Error),
     /// The client did not answer the server's close frame in time.
     CloseTimeout,
-    /// A message taken as `Json<T>` did not decode. The connection stays
-    /// open.
-    Json(serde_json::Error),
+    /// A message taken as `Json<T>` did not decode. Reported once per such
+    /// message; the connection stays open and no close code is sent.
+    Json {
+        /// What serde_json found wrong.
+        error: serde_json::Error,
+        /// The message that did not decode, as it arrived.
+        message: Message,
+    },
     /// Nothing at all arrived within `ping_timeout` of a keepalive ping:
     /// the peer is gone. The connection was dropped without a close
     /// handshake (the `close` event reports 1006).
@@ -77,7 +82,10 @@ impl fmt::Display for Error {
             ErrorKind::Protocol(e) => write!(f, "protocol error: {e}")?,
             ErrorKind::Io(e) => write!(f, "I/O error: {e}")?,
             ErrorKind::CloseTimeout => f.write_str("the client did not answer the close frame")?,
-            ErrorKind::Json(e) => write!(f, "message is not the expected JSON: {e}")?,
+            ErrorKind::Json { error, message } => {
+                write!(f, "message is not the expected JSON: {error}; ")?;
+                write_excerpt(f, message)?;
+            }
             ErrorKind::PeerTimeout => {
                 f.write_str("the client stopped answering (keepalive ping timed out)")?
             }
@@ -92,12 +100,29 @@ impl fmt::Display for Error {
     }
 }
 
+/// The start of a message, for an error line: enough to recognise it,
+/// never the whole of a large one.
+fn write_excerpt(f: &mut fmt::Formatter<'_>, message: &Message) -> fmt::Result {
+    const EXCERPT: usize = 64;
+    match message.as_text() {
+        Some(text) if text.len() <= EXCERPT => write!(f, "got {text:?}"),
+        Some(text) => {
+            let mut end = EXCERPT;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            write!(f, "got {:?}… ({} bytes)", &text[..end], text.len())
+        }
+        None => write!(f, "got a binary message of {} bytes", message.len()),
+    }
+}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.kind {
             ErrorKind::Protocol(e) => Some(e),
             ErrorKind::Io(e) => Some(e),
-            ErrorKind::Json(e) => Some(e),
+            ErrorKind::Json { error, .. } => Some(error),
             ErrorKind::CloseTimeout | ErrorKind::PeerTimeout | ErrorKind::SlowConsumer => None,
         }
     }

@@ -22,9 +22,10 @@ pub struct Json<T>(pub T);
 impl<T: DeserializeOwned> Json<T> {
     /// Decodes a text or binary message as JSON.
     pub fn decode(message: Message) -> Result<Self, Error> {
-        serde_json::from_slice(message.as_bytes())
-            .map(Json)
-            .map_err(|e| Error::new(ErrorKind::Json(e), None))
+        match serde_json::from_slice(message.as_bytes()) {
+            Ok(value) => Ok(Json(value)),
+            Err(error) => Err(Error::new(ErrorKind::Json { error, message }, None)),
+        }
     }
 }
 
@@ -66,7 +67,19 @@ mod tests {
         let Json(p) = Json::<Point>::from_message(r#"{"x":3}"#.into()).unwrap();
         assert_eq!(p, Point { x: 3 });
         let err = Json::<Point>::from_message("nope".into()).unwrap_err();
-        assert!(matches!(err.kind(), ErrorKind::Json(_)));
+        assert!(matches!(err.kind(), ErrorKind::Json { message, .. } if message.as_text() == Some("nope")));
         assert_eq!(err.close_code(), None);
+        assert!(err.to_string().ends_with(r#"got "nope""#), "{err}");
+    }
+
+    #[test]
+    fn an_error_shows_a_long_message_cut_and_a_binary_one_by_size() {
+        let long = format!("{{\"y\":\"{}\"}}", "é".repeat(100));
+        let err = Json::<Point>::from_message(long.clone().into()).unwrap_err();
+        let shown = err.to_string();
+        assert!(shown.contains(&format!("({} bytes)", long.len())), "{shown}");
+        assert!(shown.len() < 200, "{shown}");
+        let err = Json::<Point>::from_message(Message::Binary(vec![0xFF; 300].into())).unwrap_err();
+        assert!(err.to_string().ends_with("got a binary message of 300 bytes"), "{err}");
     }
 }

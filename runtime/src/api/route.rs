@@ -19,8 +19,10 @@ use crate::proto::Message;
 /// 1. [`accept`](Self::accept) — decides the upgrade and builds the state;
 /// 2. [`open`](Self::open) — once the connection is upgraded;
 /// 3. [`message`](Self::message) — for each text or binary message;
-/// 4. [`error`](Self::error) — when the connection fails (protocol error,
-///    message too big, I/O error, close timeout), before `close`;
+/// 4. [`error`](Self::error) — once when the connection fails (protocol
+///    error, message too big, I/O error, timeout), before `close`; and
+///    once per message that does not decode as the `Json<T>` `message`
+///    takes, the connection staying open;
 /// 5. [`close`](Self::close) — exactly once, whatever ended the connection.
 ///
 /// `S` is the axum router's state type. By hand, `accept` gets the
@@ -83,7 +85,10 @@ pub trait Route<S = ()>: Sized + Send + 'static {
         async {}
     }
 
-    /// The connection failed; [`close`](Self::close) follows.
+    /// Something went wrong. Either the connection failed — reported once,
+    /// and [`close`](Self::close) follows — or a message taken as
+    /// [`Json<T>`](crate::Json) did not decode ([`ErrorKind::Json`](crate::ErrorKind::Json)),
+    /// reported once per such message while the connection stays open.
     fn error(&mut self, conn: &Connection, err: &Error) -> impl Future<Output = ()> + Send {
         let _ = (conn, err);
         async {}

@@ -137,7 +137,7 @@ impl WebSockets {
 
     /// Waits for `signal`, then [`shutdown`](Self::shutdown)s: pass it to
     /// axum's `with_graceful_shutdown`, so WebSockets are closed properly
-    /// before the HTTP server stops. ([`serve`](crate::http::serve) does this
+    /// before the HTTP server stops. ([`serve`](crate::serve) does this
     /// itself.)
     pub fn shutdown_on(
         &self,

@@ -60,7 +60,7 @@ impl Request {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    /// The client's address: always under [`wsroute::serve`](crate::http::serve);
+    /// The client's address: always under [`wsroute::serve`](crate::serve);
     /// under `axum::serve`, when the router was served with
     /// `into_make_service_with_connect_info::<SocketAddr>()`.
     pub fn remote_addr(&self) -> Option<SocketAddr> {

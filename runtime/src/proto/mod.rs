@@ -25,6 +25,7 @@ mod mask;
 pub(crate) mod message;
 mod outbox;
 mod server;
+mod state;
 #[cfg_attr(not(feature = "internals"), allow(unreachable_pub))]
 mod utf8;
 

@@ -11,6 +11,7 @@ use super::frame::{FrameHeader, OpCode};
 use super::mask::apply_mask;
 use super::message::{Message, Utf8Bytes};
 use super::outbox::Outbox;
+use super::state::{Cause, State};
 use super::utf8::Utf8Validator;
 use super::{ProtocolError, QueueError};
 
@@ -24,39 +25,6 @@ const READ_CHUNK: usize = 4 * 1024;
 const MAX_READ_RESERVE: usize = 256 * 1024;
 /// An output buffer larger than this is given back once written.
 const KEEP_IDLE: usize = 4 * 1024;
-
-/// Where the connection stands in the close handshake (RFC 6455 §7).
-///
-/// ```text
-///            peer Close: reply Close
-///   Open ─────────────────────────────────▶ Closed ──▶ server ends TCP
-///    │                                        ▲
-///    │ close() by the app     peer Close      │
-///    ├────────────────────▶ CloseSent ────────┘
-///    │                          │  (driver's timeout also ends it)
-///    │ peer broke the protocol  │ peer broke the protocol
-///    └──────────────────────────┴──────────▶ Failed ──▶ server ends TCP
-///          (Close with the error's code sent, if none was sent before)
-/// ```
-///
-/// In `CloseSent` incoming frames are still parsed, to find the peer's
-/// Close; data is dropped, but pings are still answered: §5.5.2 excuses a
-/// pong only once a Close has been *received*. In `Closed` and
-/// `Failed` input is ignored: the byte stream is finished or cannot be
-/// trusted.
-///
-/// The transitions on a peer's Close and on a failure happen when their
-/// [`Event`] is *polled*, not when the bytes are parsed: replies to the
-/// messages that came before the Close (or the bad frame) — sent while
-/// handling those earlier events — still go out, ahead of the close frame.
-/// Parsing stops at once, though.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    Open,
-    CloseSent,
-    Closed,
-    Failed,
-}
 
 /// What the peer's bytes amounted to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,14 +66,50 @@ struct MessageInProgress {
 /// The sans-IO core of a server-side WebSocket connection: no sockets, no
 /// clock, no runtime.
 ///
-/// Received bytes go in through [`receive`](Self::receive) (or
-/// [`read_buf`](Self::read_buf) then [`process`](Self::process), which
-/// avoids a copy); what they meant comes out of
-/// [`poll_event`](Self::poll_event); frames to send are queued with
-/// [`send`](Self::send), [`send_ping`](Self::send_ping) and
-/// [`close`](Self::close) and taken with
-/// [`chunks_vectored`](Self::chunks_vectored) /
-/// [`advance_output`](Self::advance_output).
+/// # Methods by role
+///
+/// - **Input**: [`receive`](Self::receive) copies bytes in;
+///   [`read_buf`](Self::read_buf) + [`process`](Self::process) read
+///   straight into the connection's buffer; [`receive_from`](Self::receive_from)
+///   takes payloads out of the caller's buffer without a copy.
+///   [`payload_pending`](Self::payload_pending) says how much of a large
+///   frame is still to come. [`fail_with`](Self::fail_with) fails the
+///   connection for a reason outside the byte stream (a server-wide
+///   limit).
+/// - **Events**: [`poll_event`](Self::poll_event) (and
+///   [`peek_event`](Self::peek_event)) hand out what the bytes meant.
+///   Polling an [`Event::Close`] or [`Event::Error`] is what moves the
+///   close handshake on.
+/// - **Output**: [`send`](Self::send), [`send_ping`](Self::send_ping),
+///   [`send_pong`](Self::send_pong) and [`close`](Self::close) queue
+///   frames; [`chunks_vectored`](Self::chunks_vectored) lends what waits
+///   to be written, [`advance_output`](Self::advance_output) marks it
+///   written, [`output_len`](Self::output_len) says how much waits.
+/// - **State**: [`is_open`](Self::is_open), [`is_finished`](Self::is_finished),
+///   [`is_failed`](Self::is_failed), [`error`](Self::error),
+///   [`sent_close`](Self::sent_close), [`received_close`](Self::received_close),
+///   [`peer_started_close`](Self::peer_started_close),
+///   [`error_close_code`](Self::error_close_code), and
+///   [`buffered_capacity`](Self::buffered_capacity) for memory accounting.
+///
+/// # Driving it
+///
+/// A driver loops:
+///
+/// 1. When the socket is readable, read into [`read_buf`](Self::read_buf)
+///    and call [`process`](Self::process) (or feed what was read to
+///    [`receive`](Self::receive)).
+/// 2. Take every event with [`poll_event`](Self::poll_event) and handle it,
+///    queueing replies with [`send`](Self::send) as it goes. Replies to a
+///    message are thus queued before the close frame that polling a later
+///    `Close` or `Error` queues.
+/// 3. Queue what the application sends at any time; write
+///    [`chunks_vectored`](Self::chunks_vectored) and call
+///    [`advance_output`](Self::advance_output) with what was written.
+/// 4. Once [`is_finished`](Self::is_finished) and the output is written,
+///    end the TCP connection. After its own [`close`](Self::close), a
+///    driver bounds the wait for the peer's with a timer of its own: there
+///    is no clock here.
 ///
 /// ```
 /// use wsroute::proto::{Event, ServerConnection};
@@ -129,9 +133,6 @@ struct MessageInProgress {
 #[derive(Debug)]
 pub struct ServerConnection {
     state: State,
-    /// False once a close frame or a protocol violation has been parsed:
-    /// nothing after it is read.
-    reading: bool,
     /// The most a message may hold; `u64::MAX` for no limit.
     max_payload: u64,
     /// The most frames a message may come in.
@@ -142,10 +143,6 @@ pub struct ServerConnection {
     utf8: Utf8Validator,
     events: VecDeque<Event>,
     outbox: Outbox,
-    sent_close: Option<CloseFrame>,
-    received_close: Option<CloseFrame>,
-    peer_started_close: bool,
-    error_close_code: Option<CloseCode>,
 }
 
 impl ServerConnection {
@@ -156,7 +153,6 @@ impl ServerConnection {
     pub fn new(max_payload: Option<u64>) -> Self {
         Self {
             state: State::Open,
-            reading: true,
             max_payload: max_payload.unwrap_or(u64::MAX),
             max_fragments: usize::MAX,
             recv: BytesMut::new(),
@@ -165,10 +161,6 @@ impl ServerConnection {
             utf8: Utf8Validator::default(),
             events: VecDeque::new(),
             outbox: Outbox::default(),
-            sent_close: None,
-            received_close: None,
-            peer_started_close: false,
-            error_close_code: None,
         }
     }
 
@@ -372,11 +364,12 @@ impl ServerConnection {
     /// empty close frame; the reason is cut to 123 bytes.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), QueueError> {
         self.check_open()?;
-        self.queue_close(CloseFrame {
+        let frame = CloseFrame {
             code: Some(code),
             reason: reason.to_owned(),
-        });
-        self.state = State::CloseSent;
+        };
+        self.queue_close(&frame);
+        self.state.close_sent(frame);
         Ok(())
     }
 
@@ -408,42 +401,49 @@ impl ServerConnection {
 
     // ---- state ----------------------------------------------------------
 
-    /// Whether messages may still be sent.
+    /// Whether messages may still be sent: no close frame was sent, and
+    /// the peer's close (or a failure) has not been polled yet.
     pub fn is_open(&self) -> bool {
-        self.state == State::Open
+        self.state.may_send()
     }
 
     /// Whether the close handshake is over (or the connection failed): once
     /// the output is written, the server should end the TCP connection.
     pub fn is_finished(&self) -> bool {
-        matches!(self.state, State::Closed | State::Failed)
+        matches!(self.state, State::Closed(_))
     }
 
-    /// Whether the connection was failed for a protocol error.
+    /// Whether the connection was failed for a protocol error (its
+    /// [`Event::Error`] polled).
     pub fn is_failed(&self) -> bool {
-        self.state == State::Failed
+        matches!(self.state, State::Closed(Cause::Failed { .. }))
+    }
+
+    /// The error that failed the connection, once its event was polled.
+    pub fn error(&self) -> Option<ProtocolError> {
+        self.state.error()
     }
 
     /// The close frame this side sent, if any.
     pub fn sent_close(&self) -> Option<&CloseFrame> {
-        self.sent_close.as_ref()
+        self.state.sent_close()
     }
 
-    /// The close frame the peer sent, if any.
+    /// The close frame the peer sent, once its [`Event::Close`] was polled.
     pub fn received_close(&self) -> Option<&CloseFrame> {
-        self.received_close.as_ref()
+        self.state.received_close()
     }
 
     /// The code of the close frame sent because of the failure, if the
     /// connection failed while it could still send one.
     pub fn error_close_code(&self) -> Option<CloseCode> {
-        self.error_close_code
+        self.state.error_close_code()
     }
 
     /// Whether the peer's close frame started the close handshake (rather
     /// than answering ours).
     pub fn peer_started_close(&self) -> bool {
-        self.peer_started_close
+        self.state.peer_started_close()
     }
 
     /// Bytes held in receive buffers (their capacity): what a driver
@@ -456,11 +456,11 @@ impl ServerConnection {
     // ---- internals --------------------------------------------------------
 
     fn accepts_input(&self) -> bool {
-        self.reading && matches!(self.state, State::Open | State::CloseSent)
+        self.state.reads()
     }
 
     fn check_open(&self) -> Result<(), QueueError> {
-        if self.state == State::Open {
+        if self.state.may_send() {
             Ok(())
         } else {
             Err(QueueError::Closed)
@@ -476,9 +476,8 @@ impl ServerConnection {
         Ok(())
     }
 
-    fn queue_close(&mut self, frame: CloseFrame) {
+    fn queue_close(&mut self, frame: &CloseFrame) {
         self.outbox.push_frame(OpCode::Close, frame.to_payload());
-        self.sent_close = Some(frame);
     }
 
     /// Rules that depend on the connection's state, checked before any of
@@ -589,12 +588,12 @@ impl ServerConnection {
                 // must be answered (§5.5.2), even after our own Close.
                 let payload = payload.freeze();
                 self.outbox.push_frame(OpCode::Pong, payload.clone());
-                if self.state == State::Open {
+                if matches!(self.state, State::Open) {
                     self.events.push_back(Event::Ping(payload));
                 }
             }
             OpCode::Pong => {
-                if self.state == State::Open {
+                if matches!(self.state, State::Open) {
                     self.events.push_back(Event::Pong(payload.freeze()));
                 }
             }
@@ -627,35 +626,61 @@ impl ServerConnection {
             Message::Binary(data)
         };
         // After our close, the peer's remaining data is dropped (§5.5.1).
-        if self.state == State::Open {
+        if matches!(self.state, State::Open) {
             self.events.push_back(Event::Message(message));
         }
     }
 
     /// Applies the peer's close, when its event is polled.
-    fn close_received(&mut self, frame: CloseFrame) {
-        if self.state == State::Open {
-            self.peer_started_close = true;
-            // Echo the peer's code (§5.5.1); an empty close gets an empty one.
-            self.queue_close(CloseFrame {
-                code: frame.code,
-                reason: String::new(),
-            });
-        }
-        self.state = State::Closed;
-        self.received_close = Some(frame);
+    fn close_received(&mut self, received: CloseFrame) {
+        let State::Ending { sent } = &mut self.state else {
+            // A Close event is queued only on the way into `Ending`.
+            debug_assert!(false, "a Close polled in {:?}", self.state);
+            return;
+        };
+        let (sent, peer_started) = match sent.take() {
+            Some(sent) => (sent, false),
+            None => {
+                // Echo the peer's code (§5.5.1); an empty close gets an
+                // empty one.
+                let echo = CloseFrame {
+                    code: received.code,
+                    reason: String::new(),
+                };
+                self.queue_close(&echo);
+                (echo, true)
+            }
+        };
+        self.state = State::Closed(Cause::Handshake {
+            sent,
+            received,
+            peer_started,
+        });
     }
 
     /// Applies a failure, when its event is polled.
     fn failed(&mut self, error: ProtocolError) {
-        if self.state == State::Open {
-            self.queue_close(CloseFrame {
-                code: Some(error.close_code()),
-                reason: error.to_string(),
-            });
-            self.error_close_code = Some(error.close_code());
-        }
-        self.state = State::Failed;
+        let State::Ending { sent } = &mut self.state else {
+            // An Error event is queued only on the way into `Ending`.
+            debug_assert!(false, "an Error polled in {:?}", self.state);
+            return;
+        };
+        let (sent, sent_for_error) = match sent.take() {
+            Some(sent) => (sent, false),
+            None => {
+                let frame = CloseFrame {
+                    code: Some(error.close_code()),
+                    reason: error.to_string(),
+                };
+                self.queue_close(&frame);
+                (frame, true)
+            }
+        };
+        self.state = State::Closed(Cause::Failed {
+            error,
+            sent,
+            sent_for_error,
+        });
     }
 
     /// Records a violation: parsing stops now; the close follows when the
@@ -666,7 +691,7 @@ impl ServerConnection {
     }
 
     fn stop_reading(&mut self) {
-        self.reading = false;
+        self.state.stop_reading();
         self.frame = None;
         self.message = None;
     }

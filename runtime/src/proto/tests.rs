@@ -515,6 +515,34 @@ fn an_app_close_between_message_and_failure_means_no_second_close() {
     assert_eq!(ws.take_output(), server_close(1000));
 }
 
+#[test]
+fn an_app_close_between_message_and_peer_close_is_not_answered_again() {
+    let mut input = text("bye");
+    input.extend(frame(OpCode::Close, true, &close_payload(1000, b"done")));
+    let mut ws = ServerConnection::new(None);
+    ws.receive(&input);
+    assert!(matches!(ws.poll_event(), Some(Event::Message(_))));
+    assert_eq!(ws.received_close(), None, "the peer's close is not polled yet");
+    ws.close(CloseCode::GOING_AWAY, "").unwrap();
+    assert!(!ws.is_open());
+    assert!(matches!(ws.poll_event(), Some(Event::Close(_))));
+    assert!(ws.is_finished() && !ws.is_failed());
+    assert!(!ws.peer_started_close(), "our close went first");
+    assert_eq!(ws.received_close().unwrap().reason, "done");
+    assert_eq!(ws.sent_close().unwrap().code, Some(CloseCode::GOING_AWAY));
+    assert_eq!(ws.take_output(), server_close(1001), "one close frame, ours");
+}
+
+#[test]
+fn a_failed_connection_reports_its_error_once_polled() {
+    let mut ws = ServerConnection::new(None);
+    ws.receive(&frame_with(0x83, b"", true));
+    assert_eq!(ws.error(), None);
+    events(&mut ws);
+    assert_eq!(ws.error(), Some(ProtocolError::ReservedOpcode(3)));
+    assert_eq!(ws.received_close(), None);
+}
+
 // ---- max payload --------------------------------------------------------------------
 
 #[test]
