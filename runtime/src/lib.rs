@@ -6,6 +6,67 @@
 //! The wire protocol is this crate's own RFC 6455 implementation
 //! ([`proto`]), a sans-IO core driven by one tokio task per connection.
 //!
+//! # Example
+//!
+//! An echo route that greets each client by the name in its URL, refuses
+//! a client without one, and counts what it echoed:
+//!
+//! ```no_run
+//! use axum::extract::Query;
+//! use serde::Deserialize;
+//! use wsroute::{CloseReason, Config, Connection, Message, RouterExt, WebSockets};
+//!
+//! #[derive(Deserialize)]
+//! struct Hello {
+//!     name: String,
+//! }
+//!
+//! /// One connection's state.
+//! struct Echo {
+//!     name: String,
+//!     echoed: u64,
+//! }
+//!
+//! #[wsroute::websocket_route("/echo", max_payload = 65536)]
+//! impl Echo {
+//!     // Before the upgrade: without `?name=`, `Query` answers 400.
+//!     async fn accept(Query(hello): Query<Hello>) -> Option<Self> {
+//!         Some(Echo { name: hello.name, echoed: 0 })
+//!     }
+//!
+//!     async fn open(&mut self, conn: &Connection) {
+//!         let _ = conn.send_text(format!("hello, {}", self.name));
+//!     }
+//!
+//!     async fn message(&mut self, conn: &Connection, msg: Message) {
+//!         self.echoed += 1;
+//!         // Fails only if the client is gone or not reading.
+//!         let _ = conn.send(msg);
+//!     }
+//!
+//!     async fn close(&mut self, _conn: &Connection, reason: CloseReason) {
+//!         println!("{} left ({reason}) after {} messages", self.name, self.echoed);
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let sockets = WebSockets::new(Config::default());
+//!     let app = axum::Router::new().websocket::<Echo>(&sockets);
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//!     // On Ctrl-C every client gets close 1001 and its `close` event runs.
+//!     wsroute::serve(listener, app, &sockets, async {
+//!         let _ = tokio::signal::ctrl_c().await;
+//!     })
+//!     .await
+//! }
+//! ```
+//!
+//! The attribute checks the impl block: each event's signature, the
+//! arguments of `accept` (any axum extractors), the state being `Send`.
+//! [`Route`] says what each event means, [`Connection`] what a handler can
+//! do with its connection.
+//!
 //! # Production
 //!
 //! The defaults of [`Config`] bound what any client can make the server
