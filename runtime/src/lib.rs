@@ -98,9 +98,10 @@
 // `Utf8Bytes::from_validated` (an `unsafe fn`); each is allowed where it is.
 #![deny(unsafe_code)]
 
-// The layers, from the wire up: `proto` knows nothing of the others,
-// `task` drives `proto` over a socket, `http` turns a request into a
-// running task, `api` is what an application names.
+// The layers, from the wire up (the README's "Layout" says more): `proto`
+// knows nothing of the others, `task` drives it over a socket, `http`
+// turns an upgrade request into a running task, `api` holds the types an
+// application names.
 mod api;
 mod http;
 pub mod proto;
