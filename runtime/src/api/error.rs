@@ -30,8 +30,10 @@ pub enum ErrorKind {
     Json {
         /// What serde_json found wrong.
         error: serde_json::Error,
-        /// The message that did not decode, as it arrived.
-        message: Message,
+        /// The message that did not decode, as it arrived. (Boxed: every
+        /// connection's task has room for an error, and this variant
+        /// should not make that room larger.)
+        message: Box<Message>,
     },
     /// Nothing at all arrived within `ping_timeout` of a keepalive ping:
     /// the peer is gone. The connection was dropped without a close

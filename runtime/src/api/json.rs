@@ -24,7 +24,10 @@ impl<T: DeserializeOwned> Json<T> {
     pub fn decode(message: Message) -> Result<Self, Error> {
         match serde_json::from_slice(message.as_bytes()) {
             Ok(value) => Ok(Json(value)),
-            Err(error) => Err(Error::new(ErrorKind::Json { error, message }, None)),
+            Err(error) => {
+                let message = Box::new(message);
+                Err(Error::new(ErrorKind::Json { error, message }, None))
+            }
         }
     }
 }
@@ -67,7 +70,9 @@ mod tests {
         let Json(p) = Json::<Point>::from_message(r#"{"x":3}"#.into()).unwrap();
         assert_eq!(p, Point { x: 3 });
         let err = Json::<Point>::from_message("nope".into()).unwrap_err();
-        assert!(matches!(err.kind(), ErrorKind::Json { message, .. } if message.as_text() == Some("nope")));
+        assert!(
+            matches!(err.kind(), ErrorKind::Json { message, .. } if message.as_text() == Some("nope"))
+        );
         assert_eq!(err.close_code(), None);
         assert!(err.to_string().ends_with(r#"got "nope""#), "{err}");
     }
@@ -77,9 +82,16 @@ mod tests {
         let long = format!("{{\"y\":\"{}\"}}", "é".repeat(100));
         let err = Json::<Point>::from_message(long.clone().into()).unwrap_err();
         let shown = err.to_string();
-        assert!(shown.contains(&format!("({} bytes)", long.len())), "{shown}");
+        assert!(
+            shown.contains(&format!("({} bytes)", long.len())),
+            "{shown}"
+        );
         assert!(shown.len() < 200, "{shown}");
         let err = Json::<Point>::from_message(Message::Binary(vec![0xFF; 300].into())).unwrap_err();
-        assert!(err.to_string().ends_with("got a binary message of 300 bytes"), "{err}");
+        assert!(
+            err.to_string()
+                .ends_with("got a binary message of 300 bytes"),
+            "{err}"
+        );
     }
 }

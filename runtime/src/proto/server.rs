@@ -633,54 +633,52 @@ impl ServerConnection {
 
     /// Applies the peer's close, when its event is polled.
     fn close_received(&mut self, received: CloseFrame) {
-        let State::Ending { sent } = &mut self.state else {
-            // A Close event is queued only on the way into `Ending`.
-            debug_assert!(false, "a Close polled in {:?}", self.state);
-            return;
+        // Echo the peer's code (§5.5.1); an empty close gets an empty one.
+        let echo = || CloseFrame {
+            code: received.code,
+            reason: String::new(),
         };
-        let (sent, peer_started) = match sent.take() {
-            Some(sent) => (sent, false),
-            None => {
-                // Echo the peer's code (§5.5.1); an empty close gets an
-                // empty one.
-                let echo = CloseFrame {
-                    code: received.code,
-                    reason: String::new(),
-                };
-                self.queue_close(&echo);
-                (echo, true)
-            }
-        };
-        self.state = State::Closed(Cause::Handshake {
-            sent,
-            received,
-            peer_started,
-        });
+        if let Some((sent, peer_started)) = self.leave_ending(echo) {
+            self.state = State::Closed(Cause::Handshake {
+                sent,
+                received,
+                peer_started,
+            });
+        }
     }
 
     /// Applies a failure, when its event is polled.
     fn failed(&mut self, error: ProtocolError) {
-        let State::Ending { sent } = &mut self.state else {
-            // An Error event is queued only on the way into `Ending`.
-            debug_assert!(false, "an Error polled in {:?}", self.state);
-            return;
+        let frame = || CloseFrame {
+            code: Some(error.close_code()),
+            reason: error.to_string(),
         };
-        let (sent, sent_for_error) = match sent.take() {
+        if let Some((sent, sent_for_error)) = self.leave_ending(frame) {
+            self.state = State::Closed(Cause::Failed {
+                error,
+                sent,
+                sent_for_error,
+            });
+        }
+    }
+
+    /// The close frame that ends the handshake once the event that ended
+    /// reading is polled: ours if we sent one first (`false`), else
+    /// `answer`, queued now (`true`).
+    fn leave_ending(&mut self, answer: impl FnOnce() -> CloseFrame) -> Option<(CloseFrame, bool)> {
+        let State::Ending { sent } = &mut self.state else {
+            // Close and Error events are queued only on the way into `Ending`.
+            debug_assert!(false, "a Close or Error polled in {:?}", self.state);
+            return None;
+        };
+        Some(match sent.take() {
             Some(sent) => (sent, false),
             None => {
-                let frame = CloseFrame {
-                    code: Some(error.close_code()),
-                    reason: error.to_string(),
-                };
+                let frame = answer();
                 self.queue_close(&frame);
                 (frame, true)
             }
-        };
-        self.state = State::Closed(Cause::Failed {
-            error,
-            sent,
-            sent_for_error,
-        });
+        })
     }
 
     /// Records a violation: parsing stops now; the close follows when the

@@ -522,7 +522,11 @@ fn an_app_close_between_message_and_peer_close_is_not_answered_again() {
     let mut ws = ServerConnection::new(None);
     ws.receive(&input);
     assert!(matches!(ws.poll_event(), Some(Event::Message(_))));
-    assert_eq!(ws.received_close(), None, "the peer's close is not polled yet");
+    assert_eq!(
+        ws.received_close(),
+        None,
+        "the peer's close is not polled yet"
+    );
     ws.close(CloseCode::GOING_AWAY, "").unwrap();
     assert!(!ws.is_open());
     assert!(matches!(ws.poll_event(), Some(Event::Close(_))));
@@ -530,7 +534,11 @@ fn an_app_close_between_message_and_peer_close_is_not_answered_again() {
     assert!(!ws.peer_started_close(), "our close went first");
     assert_eq!(ws.received_close().unwrap().reason, "done");
     assert_eq!(ws.sent_close().unwrap().code, Some(CloseCode::GOING_AWAY));
-    assert_eq!(ws.take_output(), server_close(1001), "one close frame, ours");
+    assert_eq!(
+        ws.take_output(),
+        server_close(1001),
+        "one close frame, ours"
+    );
 }
 
 #[test]
