@@ -53,6 +53,7 @@ mod serve;
 mod transport;
 mod websockets;
 
+pub use accept::AcceptOutcome;
 pub use config::{Config, DEFAULT_MAX_PAYLOAD, SlowConsumer};
 pub use connection::Connection;
 pub use error::{CloseReason, Error, ErrorKind};
@@ -64,9 +65,6 @@ pub use route::Route;
 pub use serve::serve;
 pub use websockets::{RouterExt, WebSockets};
 
-/// Makes a WebSocket route of an inherent impl block whose methods are the
-/// events: `#[websocket_route("/ws", max_payload = 65536)] impl Chat { … }`
-/// implements [`Route`] for `Chat`.
 pub use wsroute_macros::websocket_route;
 
 #[doc(hidden)]
