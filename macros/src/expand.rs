@@ -1,10 +1,11 @@
 //! The generated code: the impl block as written, plus one
-//! `impl ::wsroute::__private::Route<S> for T` forwarding each event to it.
+//! `impl ::wsroute::__private::Route<S> for T` forwarding each event to it,
+//! and a check that `T` is `Send`.
 //!
 //! Generated code names only `::wsroute::__private::…` and `::core::…`, so
 //! it works whatever the user's module imports or shadows. Calls that take
-//! the user's types are spanned at those types, and each event's body at
-//! the event's name, so rustc's type errors point at them.
+//! the user's types are spanned at those types, and each event's return
+//! type at the event's name, so rustc's type errors point at them.
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
@@ -80,10 +81,10 @@ impl RouterState {
 
 /// `Route` needs a `Send` state, and each event's future is `Send` only if
 /// the state is. Stated as a bound of the impl, a state that is not `Send`
-/// fails once, where the route is mounted ("required for `Chat` to
-/// implement `Route`"), instead of once for the impl and once per event.
-/// `for<'__a>` keeps rustc from rejecting it at the definition as a
-/// "trivial bound" (one about a concrete type).
+/// does not fail the impl and each event; it fails where the route is
+/// mounted, and [`state_is_send`] reports it on the self type whether or
+/// not it is mounted. `for<'__a>` keeps rustc from rejecting the bound at
+/// the definition as a "trivial bound" (one about a concrete type).
 pub(crate) fn send_bound() -> TokenStream {
     quote!(for<'__a> Self: ::wsroute::__private::Send)
 }
