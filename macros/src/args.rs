@@ -1,10 +1,13 @@
 //! The attribute's arguments:
-//! `("/path", max_payload = 65536, origins = ["https://app.example"])`.
+//! `("/path", max_payload = 65536, origins = ["https://app.example"], state = App)`.
 
 use proc_macro2::{Span, TokenStream};
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
-use syn::{Error, Expr, ExprArray, ExprLit, ExprUnary, Ident, Lit, LitInt, LitStr, Token, UnOp};
+use syn::{
+    Error, Expr, ExprArray, ExprLit, ExprUnary, Ident, Lit, LitInt, LitStr, PathArguments, Token,
+    Type, UnOp,
+};
 
 use crate::errors::Errors;
 use crate::suggest;
@@ -12,10 +15,11 @@ use crate::suggest;
 mod kw {
     syn::custom_keyword!(max_payload);
     syn::custom_keyword!(origins);
+    syn::custom_keyword!(state);
 }
 
 /// The keys accepted after the path, for suggestions.
-const KEYS: &[&str] = &["max_payload", "origins"];
+const KEYS: &[&str] = &["max_payload", "origins", "state"];
 
 /// The arguments, checked: the path is a literal starting with `/`, the
 /// limit a positive `u64`.
@@ -23,6 +27,8 @@ pub(crate) struct RouteArgs {
     pub(crate) path: LitStr,
     pub(crate) max_payload: Option<MaxPayload>,
     pub(crate) origins: Option<OriginList>,
+    /// `state = App`: the router state the route mounts on.
+    pub(crate) state: Option<Type>,
 }
 
 /// `origins = ["https://a.example", ...]`, each checked to be
@@ -73,6 +79,8 @@ fn parse_args(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<Rou
     let mut seen_max_payload = false;
     let mut origins = None;
     let mut seen_origins = false;
+    let mut state = None;
+    let mut seen_state = false;
     while !input.is_empty() {
         if !first {
             input.parse::<Token![,]>()?;
@@ -103,6 +111,16 @@ fn parse_args(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<Rou
                 origins = Some(OriginList { key, origins: list });
             }
             seen_origins = true;
+        } else if lookahead.peek(kw::state) {
+            let key: kw::state = input.parse()?;
+            input.parse::<Token![=]>()?;
+            let value = state_type(input);
+            if seen_state {
+                errors.push(Error::new(key.span, "`state` given twice"));
+            } else if let Some(ty) = errors.take(value) {
+                state = Some(ty);
+            }
+            seen_state = true;
         } else if input.peek(Ident::peek_any) {
             let key = input.call(Ident::parse_any)?;
             if input.peek(Token![=]) {
@@ -118,6 +136,7 @@ fn parse_args(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<Rou
         path,
         max_payload,
         origins,
+        state,
     }))
 }
 
@@ -183,6 +202,48 @@ fn max_payload_bytes(value: &Expr) -> syn::Result<u64> {
             format!("`max_payload` must be an integer literal: {HELP}"),
         )),
     }
+}
+
+/// `state = App`: a type naming the router's state. Anything else (a
+/// string, an expression) is an error on it, and parsing goes on after it.
+fn state_type(input: ParseStream) -> syn::Result<Type> {
+    const HELP: &str = "write the router's state type, e.g. `state = AppState`";
+    let fork = input.fork();
+    let is_type_then_end =
+        fork.parse::<Type>().is_ok() && (fork.is_empty() || fork.peek(Token![,]));
+    if !is_type_then_end {
+        // Not a type: skip it as an expression to report the other
+        // arguments too.
+        let value: Expr = input.parse()?;
+        let message = match &value {
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(name),
+                ..
+            }) => format!(
+                "`state` is a type, not a string: write `state = {}`",
+                name.value()
+            ),
+            _ => format!("`state` must be a type: {HELP}"),
+        };
+        return Err(Error::new_spanned(value, message));
+    }
+    let ty: Type = input.parse()?;
+    let state_like = match &ty {
+        Type::Path(path) => path
+            .path
+            .segments
+            .iter()
+            .all(|s| !matches!(s.arguments, PathArguments::Parenthesized(_))),
+        Type::Tuple(_) | Type::Paren(_) => true,
+        _ => false,
+    };
+    if !state_like {
+        return Err(Error::new_spanned(
+            ty,
+            format!("`state` must be a named type such as a struct: {HELP}"),
+        ));
+    }
+    Ok(ty)
 }
 
 fn origin_list(value: &Expr) -> syn::Result<Vec<LitStr>> {
@@ -284,7 +345,7 @@ fn unknown_key(key: &Ident) -> Error {
     let message = match suggest::nearest(&name, KEYS) {
         Some(known) => format!("unknown argument `{name}`, did you mean `{known}`?"),
         None => format!(
-            "unknown argument `{name}`: after the path, the arguments are `max_payload = <bytes>` and `origins = [\"https://host\"]`"
+            "unknown argument `{name}`: after the path, the arguments are `max_payload = <bytes>`, `origins = [\"https://host\"]` and `state = AppState`"
         ),
     };
     Error::new(key.span(), message)
@@ -407,6 +468,40 @@ mod tests {
             error_of(quote!("/", origins = [], origins = [])),
             "`origins` given twice"
         );
+    }
+
+    #[test]
+    fn parses_and_checks_the_state() {
+        let args = parse(quote!("/", state = app::App, max_payload = 1)).unwrap();
+        assert_eq!(
+            quote::ToTokens::to_token_stream(&args.state.unwrap()).to_string(),
+            "app :: App"
+        );
+        assert!(parse(quote!("/", state = ())).unwrap().state.is_some());
+        assert!(
+            parse(quote!("/", state = Shared<Db>))
+                .unwrap()
+                .state
+                .is_some()
+        );
+        assert_eq!(
+            error_of(quote!("/", state = "App")),
+            "`state` is a type, not a string: write `state = App`"
+        );
+        assert!(error_of(quote!("/", state = 1)).contains("`state = AppState`"));
+        assert!(error_of(quote!("/", state = App::new())).contains("`state = AppState`"));
+        assert!(error_of(quote!("/", state = impl Clone)).contains("a named type"));
+        assert_eq!(
+            error_of(quote!("/", state = App, state = App)),
+            "`state` given twice"
+        );
+        assert_eq!(
+            error_of(quote!("/", sate = App)),
+            "unknown argument `sate`, did you mean `state`?"
+        );
+        // The value of a bad `state` is skipped: the next mistake is found.
+        let all = error_of(quote!("/", state = 1 + 2, max_payload = 0));
+        assert_eq!(all.matches(" | ").count(), 1, "{all}");
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! The generated code: the impl block as written, plus one
-//! `impl ::wsroute::__private::Route<S> for T` forwarding each event to it.
+//! `impl ::wsroute::__private::Route<S> for T` forwarding each event to it,
+//! and a check that `T` is `Send`.
 //!
 //! Generated code names only `::wsroute::__private::…` and `::core::…`, so
 //! it works whatever the user's module imports or shadows. Calls that take
-//! the user's types are spanned at those types, so rustc's type errors
-//! point at them.
+//! the user's types are spanned at those types, and each event's return
+//! type at the event's name, so rustc's type errors point at them.
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
@@ -40,9 +41,9 @@ pub(crate) fn websocket_route(args: TokenStream, item: TokenStream) -> TokenStre
     }
 }
 
-/// The state type of the router the route mounts on: `X` if `accept`
-/// takes `State<X>` (as axum-macros' `debug_handler` infers it), else any
-/// `__S`.
+/// The state type of the router the route mounts on: `state = X` if
+/// given, else `X` if `accept` takes `State<X>` (as axum-macros'
+/// `debug_handler` infers it), else any `__S`.
 struct RouterState {
     generics: TokenStream,
     ty: TokenStream,
@@ -51,11 +52,13 @@ struct RouterState {
 }
 
 impl RouterState {
-    fn infer(route: &RouteImpl) -> RouterState {
-        let state = route
-            .handler(Event::Accept)
-            .and_then(|accept| accept.params().find_map(|p| state_extractor(&p.ty)));
-        match state {
+    fn infer(args: &RouteArgs, route: &RouteImpl) -> RouterState {
+        let inferred = || {
+            route
+                .handler(Event::Accept)
+                .and_then(|accept| accept.params().find_map(|p| state_extractor(&p.ty)))
+        };
+        match args.state.as_ref().or_else(inferred) {
             Some(ty) => RouterState {
                 generics: TokenStream::new(),
                 ty: ty.to_token_stream(),
@@ -78,10 +81,10 @@ impl RouterState {
 
 /// `Route` needs a `Send` state, and each event's future is `Send` only if
 /// the state is. Stated as a bound of the impl, a state that is not `Send`
-/// fails once, where the route is mounted ("required for `Chat` to
-/// implement `Route`"), instead of once for the impl and once per event.
-/// `for<'__a>` keeps rustc from rejecting it at the definition as a
-/// "trivial bound" (one about a concrete type).
+/// does not fail the impl and each event; it fails where the route is
+/// mounted, and [`state_is_send`] reports it on the self type whether or
+/// not it is mounted. `for<'__a>` keeps rustc from rejecting the bound at
+/// the definition as a "trivial bound" (one about a concrete type).
 pub(crate) fn send_bound() -> TokenStream {
     quote!(for<'__a> Self: ::wsroute::__private::Send)
 }
@@ -108,7 +111,7 @@ fn route_impl(args: &RouteArgs, route: &RouteImpl) -> TokenStream {
         generics,
         ty: state,
         bound,
-    } = RouterState::infer(route);
+    } = RouterState::infer(args, route);
     let send = send_bound();
     let path = &args.path;
     let max_payload = match &args.max_payload {
@@ -128,12 +131,14 @@ fn route_impl(args: &RouteArgs, route: &RouteImpl) -> TokenStream {
     let open = route.handler(Event::Open).map(open);
     let message = route
         .handler(Event::Message)
-        .map(|m| message(m, route.handler(Event::Error)));
+        .map(|m| message(m, route.handler(Event::Error), &state));
     let error = route.handler(Event::Error).map(error);
     let close = route.handler(Event::Close).map(close);
+    let state_is_send = state_is_send(self_ty);
     quote! {
         #item
 
+        #[automatically_derived]
         impl #generics ::wsroute::__private::Route<#state> for #self_ty
         where
             #send,
@@ -149,6 +154,28 @@ fn route_impl(args: &RouteArgs, route: &RouteImpl) -> TokenStream {
             #error
             #close
         }
+
+        #state_is_send
+    }
+}
+
+/// The impl's `Send` bound (see [`send_bound`]) fails only where the route
+/// is mounted; this reports a state that is not `Send` on the impl's self
+/// type, mounted or not. Naming the function is enough for rustc to check
+/// its bound; it is never called. The block refuses generics, so the self
+/// type is concrete here.
+fn state_is_send(self_ty: &Type) -> TokenStream {
+    let check = quote_spanned! {self_ty.span()=>
+        let _ = route_state_must_be_send::<#self_ty>;
+    };
+    quote! {
+        const _: () = {
+            fn route_state_must_be_send<
+                T: ?::core::marker::Sized + ::wsroute::__private::StateIsSend,
+            >() {
+            }
+            #check
+        };
     }
 }
 
@@ -160,36 +187,39 @@ fn accept(route: &RouteImpl, state: &TokenStream) -> TokenStream {
                 .params()
                 .enumerate()
                 .map(|(i, param)| {
-                    let ty = &param.ty;
                     let name = Ident::new(&format!("__arg{i}"), Span::call_site());
-                    let extract = quote_spanned! {ty.span()=>
-                        ::wsroute::__private::extract::<#ty, #state>(__request, __state).await
-                    };
-                    let extraction = quote! {
-                        let #name = match #extract {
-                            ::core::result::Result::Ok(value) => value,
-                            ::core::result::Result::Err(response) => {
-                                return ::core::result::Result::Err(response);
-                            }
-                        };
-                    };
-                    (name, extraction)
+                    (name.clone(), extraction(&name, &param.ty, state))
                 })
                 .unzip();
             let call = forward(accept, false, &names);
-            // The return type as a turbofish argument: if it is not an
-            // outcome, E0277 underlines it.
+            // Spanned at the return type: if it is not an outcome, E0277
+            // underlines it.
             let outcome = match &accept.sig.output {
                 ReturnType::Type(_, ty) => quote_spanned! {ty.span()=>
-                    ::wsroute::__private::accept_outcome::<Self, #ty>(#call)
+                    <#ty as ::wsroute::__private::AcceptOutcome<Self>>::into_outcome(#call)
                 },
-                ReturnType::Default => unreachable!("checked: `accept` returns a value"),
+                // `validate` refuses an `accept` without a return type.
+                ReturnType::Default => quote!(#call),
             };
-            quote!(#(#extractions)* #outcome)
+            // Spanned at `accept` for the reason given at `body`.
+            let output = quote_spanned! {accept.sig.ident.span()=>
+                -> ::core::result::Result<Self, ::wsroute::__private::Response>
+            };
+            return quote! {
+                async fn accept(
+                    __request: &mut ::wsroute::__private::Parts,
+                    __state: &#state,
+                ) #output {
+                    #(#extractions)*
+                    #outcome
+                }
+            };
         }
         None => {
             let self_ty = &route.item.self_ty;
-            quote_spanned!(self_ty.span()=> ::wsroute::__private::default_state::<Self>())
+            quote_spanned! {self_ty.span()=>
+                ::core::result::Result::Ok(<Self as ::core::default::Default>::default())
+            }
         }
     };
     quote! {
@@ -202,19 +232,60 @@ fn accept(route: &RouteImpl, state: &TokenStream) -> TokenStream {
     }
 }
 
-fn open(open: &Method) -> TokenStream {
-    let call = forward(open, true, &user_args(open, &[conn()]));
+/// `let name = …;` for one argument of `accept`, returning its rejection.
+/// `State<X>` is built as axum's extractor builds it, but through
+/// `SubState`, whose error says what `X` must be (the bare `FromRef` error
+/// does not); `State` of the router's own state is a clone, so that a
+/// missing `Clone` is reported as such. Anything else is extracted through
+/// axum's `FromRequestParts`, named directly so rustc's notes name it.
+fn extraction(name: &Ident, ty: &Type, state: &TokenStream) -> TokenStream {
+    if let Some(sub) = state_extractor(ty) {
+        let value = if sub.to_token_stream().to_string() == state.to_string() {
+            quote_spanned!(ty.span()=> ::core::clone::Clone::clone(__state))
+        } else {
+            quote_spanned! {ty.span()=>
+                <#sub as ::wsroute::__private::SubState<#state>>::from_state(__state)
+            }
+        };
+        return quote!(let #name = ::wsroute::__private::State(#value););
+    }
+    let extract = quote_spanned! {ty.span()=>
+        <#ty as ::wsroute::__private::FromRequestParts<#state>>::from_request_parts(
+            __request, __state,
+        )
+        .await
+    };
     quote! {
-        async fn open(&mut self, __conn: &::wsroute::__private::Connection) {
-            #call
-        }
+        let #name = match #extract {
+            ::core::result::Result::Ok(value) => value,
+            ::core::result::Result::Err(rejection) => {
+                return ::core::result::Result::Err(
+                    ::wsroute::__private::IntoResponse::into_response(rejection),
+                );
+            }
+        };
+    }
+}
+
+/// The generated method's return type and body, spanned at the user's
+/// method name: rustc reports a future that is not `Send` at the return
+/// type, so the error lands on the name of the event that holds the value.
+fn body(method: &Method, statements: TokenStream) -> TokenStream {
+    quote_spanned!(method.sig.ident.span()=> -> () { #statements })
+}
+
+fn open(open: &Method) -> TokenStream {
+    let call = forward(open, true, &user_args(open, &[CONN]));
+    let body = body(open, call);
+    quote! {
+        async fn open(&mut self, __conn: &::wsroute::__private::Connection) #body
     }
 }
 
 /// Converts the message to the user's type; one that does not convert goes
 /// to this route's `error` event (a no-op without one).
-fn message(message: &Method, error: Option<&Method>) -> TokenStream {
-    let mut args = user_args(message, &[conn()]);
+fn message(message: &Method, error: Option<&Method>, state: &TokenStream) -> TokenStream {
+    let mut args = user_args(message, &[CONN]);
     // Already of the user's type: `from_message` converted it.
     args.push(quote!(__msg));
     let call = forward(message, true, &args);
@@ -224,81 +295,84 @@ fn message(message: &Method, error: Option<&Method>) -> TokenStream {
         .map(|p| &*p.ty)
         .expect("checked: `message` has two parameters");
     let convert = quote_spanned! {msg_ty.span()=>
-        ::wsroute::__private::from_message::<#msg_ty>(__msg)
+        <#msg_ty as ::wsroute::__private::FromMessage>::from_message(__msg)
     };
-    // The user's method, not `<Self as Route<_>>::error`: the impl's
-    // `Send` bound then stays the only place a non-`Send` state fails.
+    // The trait's `error`, whose future is declared `Send`: an `error`
+    // event whose future is not `Send` is then reported once, on `error`,
+    // and not again on `message`.
     let on_error = match error {
-        Some(error) => {
-            let call = forward(error, true, &user_args(error, &error_args()));
-            quote!(::core::result::Result::Err(ref __error) => #call,)
-        }
+        Some(_) => quote! {
+            ::core::result::Result::Err(ref __error) => {
+                <Self as ::wsroute::__private::Route<#state>>::error(self, __conn, __error).await
+            }
+        },
         None => quote!(::core::result::Result::Err(_) => {}),
     };
+    let body = body(
+        message,
+        quote! {
+            match #convert {
+                ::core::result::Result::Ok(__msg) => #call,
+                #on_error
+            }
+        },
+    );
     quote! {
         async fn message(
             &mut self,
             __conn: &::wsroute::__private::Connection,
             __msg: ::wsroute::__private::Message,
-        ) {
-            match #convert {
-                ::core::result::Result::Ok(__msg) => #call,
-                #on_error
-            }
-        }
+        ) #body
     }
 }
 
-fn error_args() -> [(&'static str, TokenStream); 2] {
-    [conn(), ("__error", quote!(&::wsroute::__private::Error))]
-}
-
 fn error(error: &Method) -> TokenStream {
-    let call = forward(error, true, &user_args(error, &error_args()));
+    let call = forward(error, true, &user_args(error, &[CONN, "__error"]));
+    let body = body(error, call);
     quote! {
         async fn error(
             &mut self,
             __conn: &::wsroute::__private::Connection,
             __error: &::wsroute::__private::Error,
-        ) {
-            #call
-        }
+        ) #body
     }
 }
 
 fn close(close: &Method) -> TokenStream {
-    let reason = ("__reason", quote!(::wsroute::__private::CloseReason));
-    let call = forward(close, true, &user_args(close, &[conn(), reason]));
+    let call = forward(close, true, &user_args(close, &[CONN, "__reason"]));
+    let body = body(close, call);
     quote! {
         async fn close(
             &mut self,
             __conn: &::wsroute::__private::Connection,
             __reason: ::wsroute::__private::CloseReason,
-        ) {
-            #call
-        }
+        ) #body
     }
 }
 
-/// The generated method's arguments, each `(name, type it has)`, passed
-/// through `event_arg::<UserType, Type>` spanned at the user's parameter
-/// type, so a mismatch is reported there.
-fn user_args(method: &Method, args: &[(&str, TokenStream)]) -> Vec<TokenStream> {
-    args.iter()
+/// The generated method's arguments, by name, each bound to the user's
+/// parameter type by a `let` spanned at that type: a mismatch is a plain
+/// "expected `&Connection`, found `Connection`" there. (`validate` names
+/// the fix first for the usual slips.)
+fn user_args(method: &Method, names: &[&str]) -> Vec<TokenStream> {
+    names
+        .iter()
         .zip(method.params())
-        .map(|((name, expected), param)| {
-            let name = Ident::new(name, Span::call_site());
+        .map(|(name, param)| {
             let ty = &param.ty;
+            // Shown at the type, resolved where the macro defines it.
+            let name = Ident::new(name, Span::call_site().located_at(ty.span()));
             quote_spanned! {ty.span()=>
-                ::wsroute::__private::event_arg::<#ty, #expected>(#name)
+                {
+                    let __arg: #ty = #name;
+                    __arg
+                }
             }
         })
         .collect()
 }
 
-fn conn() -> (&'static str, TokenStream) {
-    ("__conn", quote!(&::wsroute::__private::Connection))
-}
+const CONN: &str = "__conn";
 
 /// `Self::event(self, args…)`, awaited if the user's method is `async`.
 /// `Self::name` finds the inherent method before the trait's.
@@ -359,13 +433,50 @@ mod tests {
             out.contains(":: wsroute :: __private :: Route < App > for Chat"),
             "{out}"
         );
-        assert!(out.contains("extract :: < Query < Q > , App >"), "{out}");
+        assert!(
+            out.contains("< Query < Q > as :: wsroute :: __private :: FromRequestParts < App >>"),
+            "{out}"
+        );
+        assert!(
+            out.contains("State (:: core :: clone :: Clone :: clone (__state))"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn implements_the_given_state_and_takes_sub_states_from_it() {
+        let out = expand(
+            quote!("/chat", state = App),
+            quote! {
+                impl Chat {
+                    fn accept(State(db): State<Db>) -> Option<Self> { None }
+                }
+            },
+        );
+        assert!(out.contains("Route < App > for Chat"), "{out}");
+        assert!(
+            out.contains("< Db as :: wsroute :: __private :: SubState < App >> :: from_state"),
+            "{out}"
+        );
     }
 
     #[test]
     fn builds_a_default_state_without_accept() {
         let out = expand(quote!("/"), quote!(impl Echo {}));
-        assert!(out.contains("default_state :: < Self > ()"), "{out}");
+        assert!(
+            out.contains("Ok (< Self as :: core :: default :: Default > :: default ())"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn marks_the_impl_and_checks_the_state_is_send() {
+        let out = expand(quote!("/"), quote!(impl Echo {}));
+        assert!(out.contains("# [automatically_derived] impl"), "{out}");
+        assert!(
+            out.contains("route_state_must_be_send :: < Echo > ;"),
+            "{out}"
+        );
     }
 
     #[test]

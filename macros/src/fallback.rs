@@ -29,6 +29,7 @@ pub(crate) fn route_impl(route: &RouteImpl, errors: Option<TokenStream>) -> Toke
         #[allow(dead_code)]
         #item
         #errors
+        #[automatically_derived]
         impl #generics ::wsroute::__private::Route<__S> for #self_ty #bounds {
             const PATH: &'static ::core::primitive::str = "/";
 

@@ -19,13 +19,11 @@ mod validate;
 
 use proc_macro::TokenStream;
 
-/// Makes a WebSocket route of an impl block: the type is each connection's
-/// state (Crow's `userdata`), its methods are the connection's events.
+/// Makes a WebSocket route of an inherent impl block: the type is each
+/// connection's state (Crow's `userdata`), its methods are the connection's
+/// events, and the attribute implements `wsroute::Route` for the type.
 ///
-/// (`ignore`: this crate cannot depend on `wsroute`; the example is compiled
-/// as `ui-tests/tests/pass/doc-example.rs`.)
-///
-/// ```ignore
+/// ```
 /// use axum::extract::{Query, State};
 /// use wsroute::{CloseReason, Connection, Error, Json, RouterExt, WebSockets};
 ///
@@ -81,6 +79,7 @@ use proc_macro::TokenStream;
 /// let app: axum::Router = axum::Router::new()
 ///     .websocket::<Chat>(&sockets)
 ///     .with_state(App { motd });
+/// # let _ = app;
 /// ```
 ///
 /// # Arguments
@@ -94,6 +93,8 @@ use proc_macro::TokenStream;
 ///   optional: the only page origins (`scheme://host[:port]`, `http` or
 ///   `https`, no path, no wildcards) allowed to open this route, replacing
 ///   the global rule (`Config::allowed_origins`, same-origin by default).
+/// - `state = AppState`, optional: the state of the router the route is
+///   mounted on (see below).
 ///
 /// # Events
 ///
@@ -114,7 +115,8 @@ use proc_macro::TokenStream;
 ///   anything `FromRequestParts`), run in order; a rejection answers the
 ///   request. It returns `Option<Self>` (`None`: 403), `Result<Self, E>`
 ///   with `E: IntoResponse` (`Err`: that response), or `bool` when the
-///   state is `Default` (`false`: 403). Without `accept`, every request is
+///   state is `Default` (`false`: 403): the forms of
+///   `wsroute::AcceptOutcome`. Without `accept`, every request is
 ///   upgraded with `Self::default()`.
 /// - **`message`** takes `Message`, or `Json<T>` for a `T: Deserialize`: a
 ///   message that does not decode goes to `error` (if the block has it),
@@ -122,12 +124,58 @@ use proc_macro::TokenStream;
 ///
 /// # The router's state
 ///
-/// If an argument of `accept` is `State<X>`, the route is implemented as
-/// `Route<X>`, to mount on a `Router<X>`; otherwise as `Route<S>` for every
-/// router state `S`. (axum-macros' `debug_handler` infers the state the
-/// same way.) Other extractors must then work with that `X`. So take the
-/// router's own state: `State<Db>` with `Db: FromRef<App>` would make a
-/// `Route<Db>`, which a `Router<App>` cannot mount.
+/// With `state = App`, the route is implemented as `Route<App>`, to mount
+/// on a `Router<App>`, and `accept` may take any `State<X>` with
+/// `X: FromRef<App>`, as an axum handler may:
+///
+/// ```
+/// use axum::extract::{FromRef, State};
+/// use wsroute::{Connection, RouterExt, WebSockets};
+///
+/// #[derive(Clone)]
+/// struct App {
+///     db: Db,
+/// }
+///
+/// #[derive(Clone)]
+/// struct Db {
+///     url: String,
+/// }
+///
+/// impl FromRef<App> for Db {
+///     fn from_ref(app: &App) -> Db {
+///         app.db.clone()
+///     }
+/// }
+///
+/// struct Chat {
+///     db: Db,
+/// }
+///
+/// #[wsroute::websocket_route("/chat", state = App)]
+/// impl Chat {
+///     fn accept(State(db): State<Db>) -> Option<Self> {
+///         Some(Chat { db })
+///     }
+///
+///     fn open(&mut self, conn: &Connection) {
+///         let _ = conn.send_text(format!("using {}", self.db.url));
+///     }
+/// }
+///
+/// let db = Db { url: "postgres://localhost".to_owned() };
+/// let app: axum::Router = axum::Router::new()
+///     .websocket::<Chat>(&WebSockets::default())
+///     .with_state(App { db });
+/// # let _ = app;
+/// ```
+///
+/// Without `state`, if an argument of `accept` is `State<X>`, the route is
+/// a `Route<X>`, to mount on a `Router<X>` (axum-macros' `debug_handler`
+/// infers the state the same way); otherwise it is a `Route<S>` for every
+/// router state `S`. So a route taking `State<Db>` cannot be mounted on a
+/// `Router<App>` ("expected `Db`, found `App`" at `with_state`): write
+/// `state = App`.
 ///
 /// # What it generates
 ///
@@ -136,8 +184,9 @@ use proc_macro::TokenStream;
 /// `MAX_PAYLOAD` constants, and a call to each method the block has. All
 /// behaviour lives in the runtime. The state must be `Send + 'static`, and
 /// `Sync` if an `async` event takes `&self`, since connections run on
-/// tokio's worker threads; a state that is not `Send` is reported where the
-/// route is mounted.
+/// tokio's worker threads: a state that is not `Send` is an error on the
+/// impl's type, and an event whose future is not `Send` (a `MutexGuard`
+/// held across `.await`) an error on the event's name.
 ///
 /// Mistakes are compile errors on the offending token, all reported
 /// together: an unknown event name (with the nearest event), a wrong

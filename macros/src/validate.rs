@@ -2,7 +2,8 @@
 //! parameter counts, no generics. Parameter *types* are left to rustc: the
 //! expansion puts its type errors under the user's types.
 
-use syn::{Error, Generics, ReturnType, Type};
+use quote::ToTokens;
+use syn::{Error, Generics, PatType, Path, ReturnType, Type};
 
 use crate::errors::Errors;
 use crate::model::{Event, Method, RouteImpl, type_name};
@@ -135,6 +136,10 @@ fn check_handler(event: Event, method: &Method) -> syn::Result<()> {
             event.signature()
         );
         errors.push(Error::new(sig.paren_token.span.join(), message));
+    } else {
+        for (param, expected) in method.params().zip(event.parameters()) {
+            errors.take(check_param_type(event, param, expected));
+        }
     }
     if let ReturnType::Type(_, ty) = &sig.output {
         let unit = matches!(&**ty, Type::Tuple(t) if t.elems.is_empty());
@@ -144,4 +149,48 @@ fn check_handler(event: Event, method: &Method) -> syn::Result<()> {
         }
     }
     errors.finish()
+}
+
+/// The usual slips in an event's parameter types, with the fix: the events
+/// pass `&Connection`, `&Error` and `CloseReason`. Only those names, bare or
+/// as `wsroute::Name`, are recognised (`io::Error` is not ours); any other
+/// wrong type is rustc's mismatch, under the type.
+fn check_param_type(event: Event, param: &PatType, expected: &str) -> syn::Result<()> {
+    let Some((_, expected_ty)) = expected.split_once(": ") else {
+        return Ok(());
+    };
+    let by_ref = expected_ty.starts_with('&');
+    let name = expected_ty.trim_start_matches('&');
+    let pat = param.pat.to_token_stream().to_string();
+    let event = event.name();
+    let message = match &*param.ty {
+        Type::Reference(r) if names(&r.elem, name) && !by_ref => format!(
+            "`{event}` passes `{name}` here by value: write `{pat}: {}`",
+            type_name(&r.elem)
+        ),
+        Type::Reference(r) if names(&r.elem, name) && r.mutability.is_some() => format!(
+            "`{event}` passes `&{name}` here, a shared reference: write `{pat}: &{}`",
+            type_name(&r.elem)
+        ),
+        ty if names(ty, name) && by_ref => format!(
+            "`{event}` passes `&{name}` here: write `{pat}: &{}`",
+            type_name(ty)
+        ),
+        _ => return Ok(()),
+    };
+    Err(Error::new_spanned(&param.ty, message))
+}
+
+/// `ty` is `name` or `wsroute::name`, without generics.
+fn names(ty: &Type, name: &str) -> bool {
+    let Type::Path(path) = ty else { return false };
+    let Path { segments, .. } = &path.path;
+    let idents: Vec<String> = segments.iter().map(|s| s.ident.to_string()).collect();
+    path.qself.is_none()
+        && segments.iter().all(|s| s.arguments.is_none())
+        && match &idents[..] {
+            [last] => last == name,
+            [krate, last] => krate == "wsroute" && last == name,
+            _ => false,
+        }
 }

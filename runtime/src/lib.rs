@@ -107,6 +107,7 @@ mod http;
 pub mod proto;
 mod task;
 
+pub use api::accept::AcceptOutcome;
 pub use api::config::{Config, DEFAULT_MAX_PAYLOAD, SlowConsumer};
 pub use api::connection::Connection;
 pub use api::error::{CloseReason, Error, ErrorKind};
@@ -119,9 +120,6 @@ pub use http::request::Request;
 pub use http::serve::serve;
 pub use proto::{CloseCode, Message, Utf8Bytes};
 
-/// Makes a WebSocket route of an inherent impl block whose methods are the
-/// events: `#[websocket_route("/ws", max_payload = 65536)] impl Chat { … }`
-/// implements [`Route`] for `Chat`.
 pub use wsroute_macros::websocket_route;
 
 #[doc(hidden)]

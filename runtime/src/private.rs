@@ -2,73 +2,56 @@
 //! place: generated code refers only to `::wsroute::__private::…` and
 //! `::core::…`, so it works whatever the user's module imports or shadows.
 //! Not a stable API.
-
-// A refusal *is* the HTTP response, built once per refused upgrade, as in
-// axum's own extractors; boxing it would add an allocation for nothing.
-#![allow(clippy::result_large_err)]
+//!
+//! Generated code calls the public traits (`FromRequestParts`,
+//! `FromMessage`, `AcceptOutcome`) directly rather than through wrapper
+//! functions here, so that rustc's "required by a bound in" notes name
+//! items a user can look up.
 
 pub use core::future::Future;
 pub use core::marker::{Send, Sync};
 
-pub use axum::extract::FromRequestParts;
-pub use axum::response::Response;
+pub use axum::extract::{FromRef, FromRequestParts, State};
+pub use axum::response::{IntoResponse, Response};
 pub use http::request::Parts;
 
-pub use crate::api::accept::{AcceptOutcome, DefaultState};
+pub use crate::api::accept::AcceptOutcome;
 pub use crate::api::connection::Connection;
 pub use crate::api::error::{CloseReason, Error};
 pub use crate::api::json::FromMessage;
 pub use crate::api::route::Route;
 pub use crate::proto::Message;
 
-/// Runs one extractor of `accept`'s arguments; its rejection answers the
-/// request.
-pub async fn extract<T, S>(parts: &mut Parts, state: &S) -> Result<T, Response>
-where
-    T: FromRequestParts<S>,
-    S: Send + Sync,
-{
-    match T::from_request_parts(parts, state).await {
-        Ok(value) => Ok(value),
-        Err(rejection) => Err(axum::response::IntoResponse::into_response(rejection)),
-    }
-}
-
-/// Turns what `accept` returned into the state or the refusal.
-pub fn accept_outcome<T, O: AcceptOutcome<T>>(outcome: O) -> Result<T, Response> {
-    outcome.into_outcome()
-}
-
-/// The state of a route without `accept`.
-pub fn default_state<T: DefaultState>() -> Result<T, Response> {
-    Ok(T::default_state())
-}
-
-/// Passes an event's argument to the user's method, whose parameter has
-/// type `T`: `T` must be `A`, the type the event is given. A mismatch is
-/// reported under the user's parameter type, with the signatures to write.
+/// Asserted of the impl's self type by a never-called function, so that a
+/// state that is not `Send` is an error on that type even if the route is
+/// never mounted. `do_not_recommend` makes rustc report this trait, with
+/// its note, instead of the field's bare `Send`, which has no advice.
 #[diagnostic::on_unimplemented(
-    message = "this parameter of the event is `{A}`, not `{Self}`",
-    label = "expected `{A}`",
-    note = "the events are `open(&mut self, conn: &Connection)`, `message(&mut self, conn: &Connection, msg: Message)`, `error(&mut self, conn: &Connection, err: &Error)` and `close(&mut self, conn: &Connection, reason: CloseReason)`"
+    message = "the route's state `{Self}` must be `Send`",
+    label = "not `Send`",
+    note = "each connection runs on a tokio task, which may move between threads: use `Arc` and `Mutex` instead of `Rc` and `RefCell`, or keep the value out of the state"
 )]
-pub trait EventArg<A>: Sized {
-    /// The argument, unchanged.
-    fn from_arg(arg: A) -> Self;
+pub trait StateIsSend {}
+
+#[diagnostic::do_not_recommend]
+impl<T: ?Sized + Send> StateIsSend for T {}
+
+/// What `State<X>`, an argument of `accept`, needs of `X` on a router whose
+/// state is `S`: what axum's `State` extractor needs, stated as its own
+/// trait so the error says what to do.
+#[diagnostic::on_unimplemented(
+    message = "`State<{Self}>` needs `{Self}` to be the route's state `{S}` or to implement `FromRef<{S}>`",
+    label = "not `{S}`, and no `FromRef<{S}>`",
+    note = "implement `axum::extract::FromRef<{S}>` for `{Self}` (or derive `FromRef` on `{S}`), or take `State<{S}>`"
+)]
+pub trait SubState<S>: Sized {
+    /// `X` taken out of the router's state.
+    fn from_state(state: &S) -> Self;
 }
 
-impl<A> EventArg<A> for A {
-    fn from_arg(arg: A) -> A {
-        arg
+#[diagnostic::do_not_recommend]
+impl<X: FromRef<S>, S> SubState<S> for X {
+    fn from_state(state: &S) -> X {
+        X::from_ref(state)
     }
-}
-
-/// See [`EventArg`].
-pub fn event_arg<T: EventArg<A>, A>(arg: A) -> T {
-    T::from_arg(arg)
-}
-
-/// Converts a received message to the type `message` takes.
-pub fn from_message<T: FromMessage>(message: Message) -> Result<T, Error> {
-    T::from_message(message)
 }

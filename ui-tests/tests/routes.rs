@@ -1,12 +1,13 @@
 //! A route written with `#[websocket_route]`, served and driven by a real
 //! client (tokio-tungstenite): the generated impl runs the extractors,
 //! forwards each event, sends undecodable JSON to `error` and keeps the
-//! connection open, and applies `max_payload`.
+//! connection open, and applies `max_payload`; a route with `state = App`
+//! takes its sub-states from the router's state.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRef, Path, Query, State};
 use axum::http::StatusCode;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::{self, Message as WireMessage};
@@ -96,6 +97,10 @@ async fn serve(log: &Log) -> std::net::SocketAddr {
     let app = axum::Router::new()
         .websocket::<Chat>(&sockets)
         .with_state(log.clone());
+    listen(app).await
+}
+
+async fn listen(app: axum::Router) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -184,4 +189,67 @@ async fn max_payload_applies_to_the_route() {
         log.until_closed().await,
         ["accept big bob", "open", "error too big", "close 1009"]
     );
+}
+
+/// The router's state, of which `Lobby` takes two parts.
+#[derive(Clone)]
+struct App {
+    log: Log,
+    greeting: Greeting,
+}
+
+#[derive(Clone)]
+struct Greeting(String);
+
+impl FromRef<App> for Log {
+    fn from_ref(app: &App) -> Log {
+        app.log.clone()
+    }
+}
+
+impl FromRef<App> for Greeting {
+    fn from_ref(app: &App) -> Greeting {
+        app.greeting.clone()
+    }
+}
+
+struct Lobby {
+    log: Log,
+}
+
+#[wsroute::websocket_route("/lobby", state = App)]
+impl Lobby {
+    fn accept(State(log): State<Log>, State(Greeting(greeting)): State<Greeting>) -> Option<Self> {
+        log.push(format!("accept {greeting}"));
+        Some(Lobby { log })
+    }
+
+    fn open(&mut self, conn: &Connection) {
+        conn.send_text("in the lobby").unwrap();
+    }
+
+    fn close(&mut self, _conn: &Connection, reason: CloseReason) {
+        self.log.push(format!("close {}", reason.code().0));
+    }
+}
+
+#[tokio::test]
+async fn a_state_key_route_takes_sub_states_of_the_router_state() {
+    let log = Log::default();
+    let state = App {
+        log: log.clone(),
+        greeting: Greeting("hi".to_owned()),
+    };
+    let sockets = WebSockets::default();
+    let app: axum::Router = axum::Router::new()
+        .websocket::<Lobby>(&sockets)
+        .with_state(state);
+    let addr = listen(app).await;
+
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/lobby"))
+        .await
+        .unwrap();
+    assert_eq!(text(ws.next().await), "in the lobby");
+    ws.close(None).await.unwrap();
+    assert_eq!(log.until_closed().await, ["accept hi", "close 1005"]);
 }

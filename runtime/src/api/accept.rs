@@ -7,12 +7,25 @@
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 
-/// A return type for `accept`: the per-connection state, or a rejection.
+/// What the `accept` event of a [`websocket_route`](crate::websocket_route)
+/// may return: the per-connection state `T`, or a refusal that answers the
+/// request instead of upgrading it.
 ///
-/// - `Option<Self>`: `None` answers `403 Forbidden`;
-/// - `Result<Self, E>` with `E: IntoResponse`: `Err` answers with `E`;
-/// - `bool` (Crow's form), when the state is `Default`: `false` answers
-///   `403 Forbidden`.
+/// - `Option<T>`: `None` answers `403 Forbidden`;
+/// - `Result<T, E>` with `E: IntoResponse`: `Err` answers with `E`;
+/// - `bool` (Crow's form), when `T: Default`: `true` upgrades with
+///   `T::default()`, `false` answers `403 Forbidden`.
+///
+/// ```
+/// use axum::http::StatusCode;
+/// use wsroute::AcceptOutcome;
+///
+/// let refused: Result<u8, StatusCode> = Err(StatusCode::UNAUTHORIZED);
+/// let response = refused.into_outcome().unwrap_err();
+/// assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+/// let upgraded: Result<u8, _> = true.into_outcome();
+/// assert_eq!(upgraded.unwrap(), 0);
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`accept` cannot return `{Self}`",
     label = "not a state or a rejection",
@@ -35,30 +48,13 @@ impl<T, E: IntoResponse> AcceptOutcome<T> for Result<T, E> {
     }
 }
 
-impl<T: DefaultState> AcceptOutcome<T> for bool {
+impl<T: Default> AcceptOutcome<T> for bool {
     fn into_outcome(self) -> Result<T, Response> {
         if self {
-            Ok(T::default_state())
+            Ok(T::default())
         } else {
             Err(forbidden())
         }
-    }
-}
-
-/// A state that can be made without `accept`.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` needs `Default` to be built without an `accept` that returns it",
-    label = "no `Default` for this state",
-    note = "derive or implement `Default` for `{Self}`, or write `accept` returning `Option<Self>` or `Result<Self, E>`"
-)]
-pub trait DefaultState: Sized {
-    /// The state for a new connection.
-    fn default_state() -> Self;
-}
-
-impl<T: Default> DefaultState for T {
-    fn default_state() -> Self {
-        T::default()
     }
 }
 

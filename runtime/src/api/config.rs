@@ -47,7 +47,6 @@ pub const DEFAULT_MAX_PAYLOAD: u64 = 64 << 20;
 /// What a full send queue means (see [`Config::slow_consumer`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
-#[non_exhaustive]
 pub enum SlowConsumer {
     /// The send fails with [`SendError::QueueFull`](crate::SendError::QueueFull)
     /// and nothing is queued; the connection stays open. The caller may

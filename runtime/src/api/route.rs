@@ -48,6 +48,11 @@ use crate::proto::Message;
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a WebSocket route for a `Router<{S}>`",
+    label = "not a `Route<{S}>`",
+    note = "`#[websocket_route]` makes a `Route<X>` for the `X` of its `state = X` key, else of an `accept` argument `State<X>`, else for every `X`: to mount it on a `Router<{S}>`, write `state = {S}` in its attribute"
+)]
 pub trait Route<S = ()>: Sized + Send + 'static {
     /// The path the route is mounted at, in axum's syntax (`/ws`,
     /// `/rooms/{id}`).

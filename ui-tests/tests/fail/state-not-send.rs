@@ -1,5 +1,4 @@
-use axum::Router;
-use wsroute::{Connection, Message, RouterExt, WebSockets};
+use wsroute::{Connection, Message};
 
 #[derive(Default)]
 struct Chat {
@@ -13,6 +12,5 @@ impl Chat {
     }
 }
 
-fn main() {
-    let _app: Router = Router::new().websocket::<Chat>(&WebSockets::default());
-}
+// Never mounted: the mistake is reported all the same.
+fn main() {}
