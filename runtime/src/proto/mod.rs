@@ -17,6 +17,7 @@
 //! close code 1002.
 
 mod close;
+mod deflate;
 mod error;
 mod frame;
 // Public under `internals` only (see below).
@@ -33,6 +34,7 @@ mod utf8;
 mod tests;
 
 pub use close::{CloseCode, CloseFrame, MAX_REASON_LEN};
+pub use deflate::{DeflateConfig, DeflateParams};
 pub use error::{ProtocolError, QueueError};
 pub use frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode};
 pub use message::{Message, Utf8Bytes};

@@ -6,7 +6,6 @@ use bytes::Bytes;
 
 use super::mask::apply_mask;
 use super::*;
-use crate::Message;
 
 const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
