@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Autobahn WebSocket conformance run (wstest fuzzingclient, cases 1.* - 10.*).
+# Autobahn WebSocket conformance run (wstest fuzzingclient, cases 1.* - 13.*:
+# all 517, permessage-deflate's 12.* and 13.* included).
 #
 #   bash conformance/run.sh
 #
@@ -12,8 +13,8 @@
 #   PORT             port for the echo example (default 9001, or a free one if taken)
 #   WSTEST_TIMEOUT   seconds before wstest is killed (default 900)
 #   CONFORMANCE_MODE name of the report folder (default: "default", the features, or "external")
-#   CASES            space-separated case patterns (default "1.* 2.* ... 10.*")
-#   EXCLUDE_CASES    space-separated case patterns to skip (12.* and 13.* always are)
+#   CASES            space-separated case patterns (default "1.* 2.* ... 13.*")
+#   EXCLUDE_CASES    space-separated case patterns to skip (none by default)
 #   AGENT            agent name in the reports (default wsroute)
 #
 # Exit status 0 only if every expected case is OK/INFORMATIONAL in both
@@ -30,8 +31,8 @@ die() { echo "[conformance] ERROR: $*" >&2; exit 1; }
 
 WSTEST_TIMEOUT="${WSTEST_TIMEOUT:-900}"
 AGENT="${AGENT:-wsroute}"
-CASES="${CASES:-1.* 2.* 3.* 4.* 5.* 6.* 7.* 8.* 9.* 10.*}"
-EXCLUDE_CASES="12.* 13.* ${EXCLUDE_CASES:-}"
+CASES="${CASES:-1.* 2.* 3.* 4.* 5.* 6.* 7.* 8.* 9.* 10.* 12.* 13.*}"
+EXCLUDE_CASES="${EXCLUDE_CASES:-}"
 [[ "$WSTEST_TIMEOUT" =~ ^[0-9]+$ ]] || die "WSTEST_TIMEOUT must be a number of seconds"
 
 if [[ -n "${CONFORMANCE_MODE:-}" ]]; then

@@ -1,12 +1,13 @@
 //! The attribute's arguments:
-//! `("/path", max_payload = 65536, origins = ["https://app.example"], state = App)`.
+//! `("/path", max_payload = 65536, origins = ["https://app.example"], state = App,
+//! compression = false)`.
 
 use proc_macro2::{Span, TokenStream};
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
 use syn::{
-    Error, Expr, ExprArray, ExprLit, ExprUnary, Ident, Lit, LitInt, LitStr, PathArguments, Token,
-    Type, UnOp,
+    Error, Expr, ExprArray, ExprLit, ExprUnary, Ident, Lit, LitBool, LitInt, LitStr, PathArguments,
+    Token, Type, UnOp,
 };
 
 use crate::errors::Errors;
@@ -16,10 +17,11 @@ mod kw {
     syn::custom_keyword!(max_payload);
     syn::custom_keyword!(origins);
     syn::custom_keyword!(state);
+    syn::custom_keyword!(compression);
 }
 
 /// The keys accepted after the path, for suggestions.
-const KEYS: &[&str] = &["max_payload", "origins", "state"];
+const KEYS: &[&str] = &["max_payload", "origins", "state", "compression"];
 
 /// The arguments, checked: the path is a literal starting with `/`, the
 /// limit a positive `u64`.
@@ -29,6 +31,8 @@ pub(crate) struct RouteArgs {
     pub(crate) origins: Option<OriginList>,
     /// `state = App`: the router state the route mounts on.
     pub(crate) state: Option<Type>,
+    /// `compression = false`: this route's permessage-deflate switch.
+    pub(crate) compression: Option<LitBool>,
 }
 
 /// `origins = ["https://a.example", ...]`, each checked to be
@@ -81,6 +85,8 @@ fn parse_args(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<Rou
     let mut seen_origins = false;
     let mut state = None;
     let mut seen_state = false;
+    let mut compression = None;
+    let mut seen_compression = false;
     while !input.is_empty() {
         if !first {
             input.parse::<Token![,]>()?;
@@ -121,6 +127,16 @@ fn parse_args(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<Rou
                 state = Some(ty);
             }
             seen_state = true;
+        } else if lookahead.peek(kw::compression) {
+            let key: kw::compression = input.parse()?;
+            input.parse::<Token![=]>()?;
+            let value: Expr = input.parse()?;
+            if seen_compression {
+                errors.push(Error::new(key.span, "`compression` given twice"));
+            } else if let Some(on) = errors.take(compression_switch(&value)) {
+                compression = Some(on);
+            }
+            seen_compression = true;
         } else if input.peek(Ident::peek_any) {
             let key = input.call(Ident::parse_any)?;
             if input.peek(Token![=]) {
@@ -137,7 +153,21 @@ fn parse_args(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<Rou
         max_payload,
         origins,
         state,
+        compression,
     }))
+}
+
+/// `compression = true | false`, and nothing else.
+fn compression_switch(value: &Expr) -> syn::Result<LitBool> {
+    match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Bool(on), ..
+        }) => Ok(on.clone()),
+        other => Err(Error::new_spanned(
+            other,
+            "`compression` is `true` or `false`: write `compression = false` to turn permessage-deflate off for this route",
+        )),
+    }
 }
 
 /// The first argument. An invalid path is recorded in `errors` and parsing
@@ -345,7 +375,7 @@ fn unknown_key(key: &Ident) -> Error {
     let message = match suggest::nearest(&name, KEYS) {
         Some(known) => format!("unknown argument `{name}`, did you mean `{known}`?"),
         None => format!(
-            "unknown argument `{name}`: after the path, the arguments are `max_payload = <bytes>`, `origins = [\"https://host\"]` and `state = AppState`"
+            "unknown argument `{name}`: after the path, the arguments are `max_payload = <bytes>`, `origins = [\"https://host\"]`, `state = AppState` and `compression = false`"
         ),
     };
     Error::new(key.span(), message)

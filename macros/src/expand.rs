@@ -127,6 +127,10 @@ fn route_impl(args: &RouteArgs, route: &RouteImpl) -> TokenStream {
         }
         None => quote!(::core::option::Option::None),
     };
+    let compression = match &args.compression {
+        Some(on) => quote_spanned!(on.span=> ::core::option::Option::Some(#on)),
+        None => quote!(::core::option::Option::None),
+    };
     let accept = accept(route, &state);
     let open = route.handler(Event::Open).map(open);
     let message = route
@@ -147,6 +151,7 @@ fn route_impl(args: &RouteArgs, route: &RouteImpl) -> TokenStream {
             const PATH: &'static ::core::primitive::str = #path;
             const MAX_PAYLOAD: ::core::option::Option<::core::primitive::u64> = #max_payload;
             const ORIGINS: ::core::option::Option<&'static [&'static ::core::primitive::str]> = #origins;
+            const COMPRESSION: ::core::option::Option<::core::primitive::bool> = #compression;
 
             #accept
             #open

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::proto::DeflateConfig;
+
 /// Settings for all routes mounted through one [`WebSockets`](crate::WebSockets)
 /// — Crow's `app.websocket_max_payload()` and friends. A route's own
 /// attribute (`max_payload = …`, `origins = […]`) wins for that route.
@@ -39,6 +41,7 @@ pub struct Config {
     max_fragments: usize,
     max_connections: Option<usize>,
     origins: Origins,
+    compression: Option<DeflateConfig>,
 }
 
 /// The default message size limit: 64 MiB.
@@ -79,7 +82,8 @@ impl Default for Config {
     /// `ping_interval` 30 s, `ping_timeout` 30 s, `handshake_timeout`
     /// 10 s, `max_buffered` 256 MiB, `slow_consumer`
     /// [`SlowConsumer::Error`], `max_fragments` 131072, no
-    /// `max_connections`, same-origin upgrades only.
+    /// `max_connections`, same-origin upgrades only, permessage-deflate
+    /// offered to clients that ask for it, with no context takeover.
     ///
     /// Unlike Crow, whose limit is off by default, a payload limit is on:
     /// without one a single client can make the server buffer any amount.
@@ -98,6 +102,7 @@ impl Default for Config {
             max_fragments: 131_072,
             max_connections: None,
             origins: Origins::SameOrigin,
+            compression: Some(DeflateConfig::default()),
         }
     }
 }
@@ -205,6 +210,27 @@ impl Config {
         self
     }
 
+    /// Whether to agree to permessage-deflate (RFC 7692) when a client
+    /// offers it — every browser does. On by default, with
+    /// [`DeflateConfig::default`]: no context takeover either way, so a
+    /// connection holds no compression state between messages (one
+    /// compressor and one inflater per thread serve them all). A route
+    /// can turn it off or on with the attribute key `compression = false`.
+    pub fn compression(mut self, on: bool) -> Self {
+        self.compression = on.then(|| self.compression.unwrap_or_default());
+        self
+    }
+
+    /// Turns permessage-deflate on with these parameters: context
+    /// takeover (better ratios; a compressor of about 256 KiB, or an
+    /// inflater of about 40 KiB, per connection that keeps one), window
+    /// sizes, the zlib level, the size below which messages go
+    /// uncompressed.
+    pub fn deflate(mut self, config: DeflateConfig) -> Self {
+        self.compression = Some(config);
+        self
+    }
+
     /// The most WebSocket connections open at once; upgrades past it get
     /// `503 Service Unavailable`. No limit by default.
     pub fn max_connections(mut self, connections: usize) -> Self {
@@ -286,6 +312,20 @@ impl Config {
     /// The most frames per message.
     pub fn get_max_fragments(&self) -> usize {
         self.max_fragments
+    }
+
+    /// The permessage-deflate settings, or `None` when it is off.
+    pub fn get_compression(&self) -> Option<&DeflateConfig> {
+        self.compression.as_ref()
+    }
+
+    /// The permessage-deflate settings of a route, given its own switch.
+    pub(crate) fn compression_for(&self, route: Option<bool>) -> Option<DeflateConfig> {
+        match route {
+            Some(false) => None,
+            Some(true) => Some(self.compression.unwrap_or_default()),
+            None => self.compression,
+        }
     }
 
     /// The connection limit, if any.

@@ -70,6 +70,11 @@ pub trait Route<S = ()>: Sized + Send + 'static {
     /// `origins = ["https://app.example.com"]`.
     const ORIGINS: Option<&'static [&'static str]> = None;
 
+    /// Whether this route agrees to permessage-deflate, replacing the
+    /// global [`Config::compression`](crate::Config::compression) switch;
+    /// `None` follows it. Set with the attribute key `compression = false`.
+    const COMPRESSION: Option<bool> = None;
+
     /// Decides whether to upgrade the request, and builds the
     /// per-connection state. `Err` answers the request with that response
     /// instead; the connection is never opened.

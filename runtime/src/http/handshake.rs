@@ -161,7 +161,11 @@ pub(crate) fn choose_protocol<'a>(headers: &HeaderMap, supported: &'a [String]) 
 }
 
 /// The `101 Switching Protocols` response completing the handshake.
-pub(crate) fn switching_protocols(accept: HeaderValue, protocol: Option<&str>) -> Response {
+pub(crate) fn switching_protocols(
+    accept: HeaderValue,
+    protocol: Option<&str>,
+    extensions: Option<HeaderValue>,
+) -> Response {
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = response.headers_mut();
@@ -170,6 +174,9 @@ pub(crate) fn switching_protocols(accept: HeaderValue, protocol: Option<&str>) -
     h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
     if let Some(value) = protocol.and_then(|p| HeaderValue::from_str(p).ok()) {
         h.insert(header::SEC_WEBSOCKET_PROTOCOL, value);
+    }
+    if let Some(value) = extensions {
+        h.insert(header::SEC_WEBSOCKET_EXTENSIONS, value);
     }
     response
 }
@@ -362,7 +369,7 @@ mod tests {
         assert_eq!(choose_protocol(&parts.headers, &supported), Some("v2.chat"));
         let none = request(|_| {});
         assert_eq!(choose_protocol(&none.headers, &supported), None);
-        let response = switching_protocols(accept_key(KEY.as_bytes()), Some("v1.chat"));
+        let response = switching_protocols(accept_key(KEY.as_bytes()), Some("v1.chat"), None);
         assert_eq!(response.headers()["sec-websocket-protocol"], "v1.chat");
     }
 

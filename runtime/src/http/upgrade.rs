@@ -9,7 +9,8 @@ use std::sync::atomic::Ordering;
 use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
 use bytes::Bytes;
-use http::StatusCode;
+use http::header::SEC_WEBSOCKET_EXTENSIONS;
+use http::{HeaderValue, StatusCode};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -18,6 +19,7 @@ use super::{handshake, origin};
 use crate::api::connection::{Connection, SHUTDOWN, SendLimits};
 use crate::api::route::Route;
 use crate::api::websockets::WebSockets;
+use crate::proto::negotiate_deflate;
 use crate::task::driver::{self, KeepaliveSettings, Settings};
 use crate::task::transport::Buffered;
 
@@ -90,7 +92,17 @@ impl WebSockets {
             interval: config.get_ping_interval(),
             timeout: config.get_ping_timeout(),
         });
+        let deflate = config.compression_for(R::COMPRESSION).and_then(|deflate| {
+            let offers = parts.headers.get_all(SEC_WEBSOCKET_EXTENSIONS);
+            let (params, answer) =
+                negotiate_deflate(offers.iter().map(HeaderValue::as_bytes), &deflate)?;
+            Some((params, deflate, answer))
+        });
+        let answer = deflate
+            .as_ref()
+            .and_then(|(_, _, answer)| HeaderValue::from_str(answer).ok());
         let settings = Settings {
+            deflate: deflate.map(|(params, config, _)| Box::new((params, config))),
             max_payload: config.max_payload_for(R::MAX_PAYLOAD),
             max_fragments: config.get_max_fragments(),
             close_timeout: config.get_close_timeout(),
@@ -141,7 +153,7 @@ impl WebSockets {
                 }
             }
         });
-        handshake::switching_protocols(accept, protocol)
+        handshake::switching_protocols(accept, protocol, answer)
     }
 }
 

@@ -28,6 +28,8 @@ pub enum ProtocolError {
     UnmaskedFrame,
     /// A text message that is not valid UTF-8.
     InvalidUtf8,
+    /// A compressed message (permessage-deflate) that does not inflate.
+    InvalidCompressedData,
     /// A close frame with a status code that may not be sent.
     InvalidCloseCode(u16),
     /// A close frame with a one-byte payload.
@@ -56,7 +58,9 @@ impl ProtocolError {
     /// The close code the connection is failed with.
     pub fn close_code(&self) -> CloseCode {
         match self {
-            Self::InvalidUtf8 | Self::InvalidCloseReason => CloseCode::INVALID_PAYLOAD,
+            Self::InvalidUtf8 | Self::InvalidCloseReason | Self::InvalidCompressedData => {
+                CloseCode::INVALID_PAYLOAD
+            }
             Self::PayloadTooBig { .. } | Self::TooManyFragments { .. } => {
                 CloseCode::MESSAGE_TOO_BIG
             }
@@ -80,6 +84,7 @@ impl fmt::Display for ProtocolError {
             Self::ExpectedContinuation => f.write_str("new message inside a fragmented message"),
             Self::UnmaskedFrame => f.write_str("unmasked client frame"),
             Self::InvalidUtf8 => f.write_str("text message is not valid UTF-8"),
+            Self::InvalidCompressedData => f.write_str("compressed message does not inflate"),
             Self::InvalidCloseCode(code) => write!(f, "invalid close code {code}"),
             Self::InvalidClosePayload => f.write_str("close frame with a 1-byte payload"),
             Self::InvalidCloseReason => f.write_str("close reason is not valid UTF-8"),

@@ -30,9 +30,15 @@ pub(crate) struct Outbox {
 impl Outbox {
     /// Queues one unmasked server frame.
     pub(crate) fn push_frame(&mut self, opcode: OpCode, payload: Bytes) {
+        self.push_frame_with_rsv(opcode, 0, payload);
+    }
+
+    /// Queues one whole frame with the RSV bits given (`0b100`: a
+    /// compressed message, RFC 7692 §6).
+    pub(crate) fn push_frame_with_rsv(&mut self, opcode: OpCode, rsv: u8, payload: Bytes) {
         let header = FrameHeader {
             fin: true,
-            rsv: 0,
+            rsv,
             opcode,
             mask: None,
             payload_len: payload.len() as u64,

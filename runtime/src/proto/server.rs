@@ -7,6 +7,8 @@ use std::io::IoSlice;
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::close::{CloseCode, CloseFrame};
+use super::deflate::codec::Codec;
+use super::deflate::{DeflateConfig, DeflateParams};
 use super::frame::{FrameHeader, OpCode};
 use super::mask::apply_mask;
 use super::message::{Message, Utf8Bytes};
@@ -58,10 +60,18 @@ struct FrameInProgress {
 #[derive(Debug)]
 struct MessageInProgress {
     text: bool,
+    /// The payload so far; for a compressed message, the compressed frames
+    /// are inflated into `inflated` instead and this stays empty.
     data: BytesMut,
     /// Frames of the message received so far.
     frames: usize,
+    /// Whether the message is compressed (RSV1 on its first frame): its
+    /// inflated payload so far is then in the codec.
+    compressed: bool,
 }
+
+/// RSV1: the message is compressed (RFC 7692 §6).
+const RSV1: u8 = 0b100;
 
 /// The sans-IO core of a server-side WebSocket connection: no sockets, no
 /// clock, no runtime.
@@ -143,6 +153,9 @@ pub struct ServerConnection {
     utf8: Utf8Validator,
     events: VecDeque<Event>,
     outbox: Outbox,
+    /// permessage-deflate, when negotiated. Boxed: a connection without
+    /// it pays one pointer.
+    deflate: Option<Box<Codec>>,
 }
 
 impl ServerConnection {
@@ -161,7 +174,21 @@ impl ServerConnection {
             utf8: Utf8Validator::default(),
             events: VecDeque::new(),
             outbox: Outbox::default(),
+            deflate: None,
         }
+    }
+
+    /// Turns permessage-deflate on with the parameters agreed in the
+    /// handshake (see [`negotiate_deflate`](super::negotiate_deflate)); the
+    /// level and the size worth compressing come from `config`. Call it
+    /// before any bytes are fed.
+    pub fn enable_deflate(&mut self, params: DeflateParams, config: &DeflateConfig) {
+        self.deflate = Some(Box::new(Codec::new(params, config)));
+    }
+
+    /// The permessage-deflate parameters in force, if it was negotiated.
+    pub fn deflate_params(&self) -> Option<&DeflateParams> {
+        self.deflate.as_deref().map(Codec::params)
     }
 
     /// Limits each message to `frames` frames (no limit by default). A
@@ -342,9 +369,20 @@ impl ServerConnection {
     /// Queues a text or binary message as one frame.
     pub fn send(&mut self, message: Message) -> Result<(), QueueError> {
         self.check_open()?;
-        match message {
-            Message::Text(text) => self.outbox.push_frame(OpCode::Text, text.into_bytes()),
-            Message::Binary(bytes) => self.outbox.push_frame(OpCode::Binary, bytes),
+        let (opcode, payload) = match message {
+            Message::Text(text) => (OpCode::Text, text.into_bytes()),
+            Message::Binary(bytes) => (OpCode::Binary, bytes),
+        };
+        match self
+            .deflate
+            .as_mut()
+            .and_then(|codec| codec.compress(&payload))
+        {
+            Some(compressed) => {
+                self.outbox
+                    .push_frame_with_rsv(opcode, RSV1, Bytes::from(compressed));
+            }
+            None => self.outbox.push_frame(opcode, payload),
         }
         Ok(())
     }
@@ -450,7 +488,9 @@ impl ServerConnection {
     /// charges against a server-wide memory budget after each read, as
     /// wsroute's own does for [`Config::max_buffered`](crate::Config::max_buffered).
     pub fn buffered_capacity(&self) -> usize {
-        self.recv.capacity() + self.message.as_ref().map_or(0, |m| m.data.capacity())
+        self.recv.capacity()
+            + self.message.as_ref().map_or(0, |m| m.data.capacity())
+            + self.deflate.as_deref().map_or(0, Codec::pending_capacity)
     }
 
     // ---- internals --------------------------------------------------------
@@ -483,7 +523,12 @@ impl ServerConnection {
     /// Rules that depend on the connection's state, checked before any of
     /// the frame's payload is buffered.
     fn check_header(&self, header: &FrameHeader) -> Result<(), ProtocolError> {
-        if header.rsv != 0 {
+        // RSV1 means compressed, on the first frame of a data message and
+        // only once permessage-deflate was agreed (RFC 7692 §6.1); on a
+        // control frame or a continuation it breaks the protocol.
+        let rsv1_allowed =
+            self.deflate.is_some() && matches!(header.opcode, OpCode::Text | OpCode::Binary);
+        if header.rsv & !RSV1 != 0 || header.rsv & RSV1 != 0 && !rsv1_allowed {
             return Err(ProtocolError::ReservedBits(header.rsv));
         }
         #[cfg(feature = "enforce-ws-spec")]
@@ -503,10 +548,26 @@ impl ServerConnection {
             _ => {}
         }
         if !header.opcode.is_control() {
-            let so_far = self.message.as_ref().map_or(0, |m| m.data.len() as u64);
+            let compressed =
+                header.rsv & RSV1 != 0 || self.message.as_ref().is_some_and(|m| m.compressed);
+            let so_far = match (&self.message, &self.deflate) {
+                (Some(m), Some(codec)) if m.compressed => codec.pending_wire(),
+                (Some(m), _) => m.data.len() as u64,
+                (None, _) => 0,
+            };
             let size = so_far.saturating_add(header.payload_len);
-            // A payload must also fit in memory's address space.
+            // A payload must also fit in memory's address space. The
+            // inflated size is checked while inflating; what arrives
+            // compressed is held too, and a message that does not compress
+            // grows a little, so its bound has some slack.
             let limit = self.max_payload.min(isize::MAX as u64);
+            let limit = if compressed {
+                limit
+                    .saturating_add(limit / 64 + 1024)
+                    .min(isize::MAX as u64)
+            } else {
+                limit
+            };
             if size > limit {
                 return Err(ProtocolError::PayloadTooBig {
                     limit: self.max_payload,
@@ -533,9 +594,13 @@ impl ServerConnection {
             if let Some(key) = frame.header.mask {
                 apply_mask(fresh, key, frame.checked);
             }
+            // Compressed text is checked once inflated, not here.
             let text = match frame.header.opcode {
-                OpCode::Text => true,
-                OpCode::Continuation => self.message.as_ref().is_some_and(|m| m.text),
+                OpCode::Text => frame.header.rsv & RSV1 == 0,
+                OpCode::Continuation => self
+                    .message
+                    .as_ref()
+                    .is_some_and(|m| m.text && !m.compressed),
                 _ => false,
             };
             // Checked as bytes arrive, not when the frame ends: invalid
@@ -561,26 +626,51 @@ impl ServerConnection {
         match header.opcode {
             OpCode::Text | OpCode::Binary => {
                 let text = header.opcode == OpCode::Text;
-                if header.fin {
-                    self.finish_message(text, payload);
-                } else {
-                    self.message = Some(MessageInProgress {
-                        text,
-                        data: payload,
-                        frames: 1,
-                    });
+                let compressed = header.rsv & RSV1 != 0;
+                if compressed {
+                    let Some(inflated) = self.inflate_frame(&payload, true, header.fin, text)
+                    else {
+                        return;
+                    };
+                    if header.fin {
+                        self.finish_message(text, inflated);
+                        return;
+                    }
+                }
+                match header.fin {
+                    true => self.finish_message(text, payload.freeze()),
+                    false => {
+                        self.message = Some(MessageInProgress {
+                            text,
+                            data: if compressed { BytesMut::new() } else { payload },
+                            frames: 1,
+                            compressed,
+                        });
+                    }
                 }
             }
             OpCode::Continuation => {
                 let Some(message) = &mut self.message else {
                     unreachable!("check_header refuses a continuation outside a message");
                 };
-                message.data.extend_from_slice(&payload);
                 message.frames += 1;
-                if header.fin {
-                    let MessageInProgress { text, data, .. } =
-                        self.message.take().expect("checked above");
-                    self.finish_message(text, data);
+                let text = message.text;
+                if message.compressed {
+                    let Some(inflated) = self.inflate_frame(&payload, false, header.fin, text)
+                    else {
+                        return;
+                    };
+                    if header.fin {
+                        self.message = None;
+                        self.finish_message(text, inflated);
+                    }
+                } else {
+                    message.data.extend_from_slice(&payload);
+                    if header.fin {
+                        let MessageInProgress { data, .. } =
+                            self.message.take().expect("checked above");
+                        self.finish_message(text, data.freeze());
+                    }
                 }
             }
             OpCode::Ping => {
@@ -607,18 +697,43 @@ impl ServerConnection {
         }
     }
 
-    fn finish_message(&mut self, text: bool, data: BytesMut) {
-        let data = data.freeze();
+    /// Inflates one frame of a compressed message; at its final frame,
+    /// returns the whole inflated message. On failure fails the
+    /// connection and returns `None`.
+    fn inflate_frame(
+        &mut self,
+        payload: &[u8],
+        first: bool,
+        fin: bool,
+        text: bool,
+    ) -> Option<Bytes> {
+        let Some(codec) = &mut self.deflate else {
+            unreachable!("check_header refuses RSV1 without permessage-deflate");
+        };
+        let utf8 = text.then_some(&mut self.utf8);
+        match codec.inflate(payload, first, fin, self.max_payload, utf8) {
+            Ok(message) => Some(message),
+            Err(e) => {
+                self.fail(e);
+                None
+            }
+        }
+    }
+
+    fn finish_message(&mut self, text: bool, data: Bytes) {
         let message = if text {
             if self.utf8.finish().is_err() {
                 self.fail(ProtocolError::InvalidUtf8);
                 return;
             }
             // SAFETY: every payload byte of this message went through
-            // `self.utf8.feed` in `advance_frame` as it arrived (the text
-            // frame and each continuation of it, unmasked first), failing
-            // the connection at the first invalid byte, and `finish` has
-            // just checked that no sequence is cut off at the end.
+            // `self.utf8.feed`, failing the connection at the first invalid
+            // byte: in `advance_frame` as it arrived (the text frame and
+            // each continuation of it, unmasked first), or, for a
+            // compressed message, in `Codec::inflate` as it was inflated
+            // (`inflate_frame` passes `self.utf8` for every text frame).
+            // `finish` has just checked that no sequence is cut off at the
+            // end.
             #[allow(unsafe_code)]
             let text = unsafe { Utf8Bytes::from_validated(data) };
             Message::Text(text)
@@ -690,6 +805,9 @@ impl ServerConnection {
 
     fn stop_reading(&mut self) {
         self.state.stop_reading();
+        if let Some(codec) = &mut self.deflate {
+            codec.release_inflater();
+        }
         self.frame = None;
         self.message = None;
     }

@@ -22,7 +22,9 @@ use tokio::time::{Instant, Sleep};
 use crate::api::connection::{Command, Connection, SHUTDOWN};
 use crate::api::error::{CloseReason, Error, ErrorKind};
 use crate::api::route::Route;
-use crate::proto::{CloseCode, Event, ProtocolError, ServerConnection};
+use crate::proto::{
+    CloseCode, DeflateConfig, DeflateParams, Event, ProtocolError, ServerConnection,
+};
 use crate::task::keepalive::{Due, Keepalive, Wheel};
 use crate::task::transport::Transport;
 
@@ -32,6 +34,8 @@ pub(crate) struct Settings {
     pub(crate) max_payload: Option<u64>,
     pub(crate) max_fragments: usize,
     pub(crate) close_timeout: Duration,
+    /// permessage-deflate, when negotiated.
+    pub(crate) deflate: Option<Box<(DeflateParams, DeflateConfig)>>,
     /// `None` when keepalive is off.
     pub(crate) keepalive: Option<KeepaliveSettings>,
 }
@@ -97,10 +101,14 @@ pub(crate) async fn run<R, S, T>(
         max_payload,
         max_fragments,
         close_timeout,
+        deflate,
         keepalive,
     } = settings;
     let mut proto = ServerConnection::new(max_payload);
     proto.set_max_fragments(max_fragments);
+    if let Some((params, config)) = deflate.map(|agreed| *agreed) {
+        proto.enable_deflate(params, &config);
+    }
     let mut held = Held {
         conn: &conn,
         inbound: 0,
@@ -535,6 +543,7 @@ mod tests {
         Settings {
             max_payload: None,
             max_fragments: usize::MAX,
+            deflate: None,
             close_timeout: Duration::from_secs(1),
             keepalive: None,
         }

@@ -2,6 +2,13 @@
 //! ([`DeflateParams`], reached from the client's offers and the server's
 //! [`DeflateConfig`]), and the compression of messages.
 
+pub(crate) mod codec;
+mod negotiate;
+#[cfg(test)]
+mod tests;
+
+pub use negotiate::negotiate;
+
 /// The permessage-deflate parameters in force on one connection, as the
 /// server's answer in the handshake stated them (RFC 7692 §7.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +46,18 @@ pub struct DeflateConfig {
     /// The largest window asked of the client, 8–15; asked only when the
     /// client's offer has `client_max_window_bits`.
     pub client_max_window_bits: u8,
+    /// The zlib level, 0 (store) to 9 (smallest, slowest).
+    pub level: u32,
+    /// Messages shorter than this go uncompressed (RFC 7692 §6 lets each
+    /// message choose): below it, compressing costs more time than it
+    /// saves bytes.
+    pub min_size: usize,
 }
+
+/// See [`DeflateConfig::level`].
+const DEFAULT_LEVEL: u32 = 1;
+/// See [`DeflateConfig::min_size`].
+const DEFAULT_MIN_SIZE: usize = 64;
 
 impl Default for DeflateConfig {
     /// No context takeover either way, full windows: a connection holds no
@@ -50,6 +68,8 @@ impl Default for DeflateConfig {
             client_context_takeover: false,
             server_max_window_bits: 15,
             client_max_window_bits: 15,
+            level: DEFAULT_LEVEL,
+            min_size: DEFAULT_MIN_SIZE,
         }
     }
 }

@@ -1,0 +1,13 @@
+use wsroute::{Connection, Message};
+
+#[derive(Default)]
+struct Echo;
+
+#[wsroute::websocket_route("/ws", compression = false, compression = true)]
+impl Echo {
+    async fn message(&mut self, conn: &Connection, msg: Message) {
+        let _ = conn.send(msg);
+    }
+}
+
+fn main() {}
