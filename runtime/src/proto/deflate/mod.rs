@@ -2,6 +2,10 @@
 //! ([`DeflateParams`], reached from the client's offers and the server's
 //! [`DeflateConfig`]), and the compression of messages.
 
+mod negotiate;
+
+pub use negotiate::negotiate;
+
 /// The permessage-deflate parameters in force on one connection, as the
 /// server's answer in the handshake stated them (RFC 7692 §7.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
