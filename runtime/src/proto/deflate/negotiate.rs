@@ -26,8 +26,9 @@ use super::{DeflateConfig, DeflateParams};
 /// connection then runs without compression.
 const NAME: &[u8] = b"permessage-deflate";
 
-/// The window a side may use when nothing limits it (RFC 7692 §7.1.2.1,
-/// §7.1.2.2: "the LZ77 sliding window size of 32,768 bytes", 2^15).
+/// The window a side may use when nothing limits it: RFC 7692 §7.1.2.1
+/// and §7.1.2.2 read the absence of a window parameter as "an LZ77
+/// sliding window of up to 32,768 bytes", 2^15.
 const MAX_WINDOW_BITS: u8 = 15;
 /// The smallest window RFC 7692 §7.1.2.1 and §7.1.2.2 allow: "between 8
 /// to 15, inclusive".
@@ -39,7 +40,7 @@ const MIN_WINDOW_BITS: u8 = 8;
 /// offer is acceptable or none was made.
 ///
 /// Why each rule holds, with the RFC text it rests on, is in the comments
-/// of [`Offer::read`] and [`Offer::accept`]. In short:
+/// of `Offer::read` and `Offer::accept` in this file. In short:
 ///
 /// - Several extensions in one header and several headers are one list
 ///   (RFC 6455 §9.1, RFC 7230 §3.2.2); empty elements are ignored
@@ -53,12 +54,14 @@ const MIN_WINDOW_BITS: u8 = 8;
 ///   server fail the connection on a malformed header; this function only
 ///   chooses an extension, and answering without one is always a valid
 ///   outcome of negotiation, so it never turns bad bytes into an error.
-/// - The answer names the parameters in a fixed order: `server_no_context_takeover`,
-///   `client_no_context_takeover`, `server_max_window_bits=N`,
-///   `client_max_window_bits=N` (the order of RFC 7692 §7.1), separated by
-///   `"; "`. A window parameter appears only when it must (offered) or
-///   when it limits the window below 15, so the answer alone states every
-///   field of the returned [`DeflateParams`].
+/// - The answer names the parameters in a fixed order:
+///   `server_no_context_takeover`, `client_no_context_takeover`,
+///   `server_max_window_bits=N`, `client_max_window_bits=N` (the order of
+///   RFC 7692 §7.1), separated by `"; "`. A flag appears when it is in
+///   force; `server_max_window_bits` when offered (accepting it means
+///   answering it) or below 15; `client_max_window_bits` when offered and
+///   below 15 (never unoffered). Absent windows mean 15, so the answer
+///   alone states every field of the returned [`DeflateParams`].
 ///
 /// Config windows outside 8–15 are clamped into that range, so the answer
 /// never names a window the RFC does not define.
@@ -162,7 +165,8 @@ struct Param<'a> {
 /// with optional whitespace around `;` and `=` (RFC 6455 §9.1 uses the
 /// "implied *LWS rule" of RFC 2616; RFC 7230 §3.2.3 calls it OWS, spaces
 /// and tabs). `None` for an empty element (RFC 7230 §7: "a recipient MUST
-/// accept and ignore" them) and for one that does not match the grammar.
+/// parse and ignore a reasonable number of empty list elements") and for
+/// one that does not match the grammar.
 fn parse_extension(element: &[u8]) -> Option<Extension<'_>> {
     let mut cursor = Cursor { bytes: element };
     cursor.skip_ows();
