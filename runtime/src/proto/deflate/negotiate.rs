@@ -733,7 +733,7 @@ mod tests {
     fn quoted_comma_does_not_split() {
         // Were the comma a separator, `permessage-deflate` after it would
         // be an acceptable second offer.
-        let offer: &[u8] = br#"foo; a=", permessage-deflate", bar"#;
+        let offer: &[u8] = br#"foo; a=",permessage-deflate,", bar"#;
         assert_eq!(answer(&[offer], &takeover()), None);
     }
 
@@ -1207,6 +1207,18 @@ mod tests {
     fn elements_split_outside_quotes_only() {
         let elements: Vec<&[u8]> = Elements::new(br#"a, b; c="x,\"y", ,d"#).collect();
         assert_eq!(elements, [&b"a"[..], br#" b; c="x,\"y""#, b" ", b"d"]);
+    }
+
+    #[test]
+    fn quoted_value_must_be_a_token_once_unquoted() {
+        // RFC 6455 §9.1; not visible through `negotiate`, where every
+        // value that is not a token is also not a window size.
+        let extension = parse_extension(br#"x; a="b\c"; d=e"#).unwrap();
+        assert_eq!(extension.name, b"x");
+        assert_eq!(extension.params[0].value.as_deref(), Some(&b"bc"[..]));
+        assert_eq!(extension.params[1].value.as_deref(), Some(&b"e"[..]));
+        assert_eq!(parse_extension(br#"x; a=" b""#), None);
+        assert_eq!(parse_extension(br#"x; a="b,c""#), None);
     }
 
     #[test]
