@@ -42,7 +42,11 @@ fuzz_target!(|data: &[u8]| {
     if let Some((params, answer)) = &result {
         check_answer(params, answer, &config);
         let again = negotiate_deflate([answer.as_bytes()], &config);
-        assert_eq!(again.as_ref(), Some(&(*params, answer.clone())), "answer re-offered");
+        assert_eq!(
+            again.as_ref(),
+            Some(&(*params, answer.clone())),
+            "answer re-offered"
+        );
     }
 
     let simple = headers
@@ -50,7 +54,11 @@ fuzz_target!(|data: &[u8]| {
         .all(|h| !h.contains(&b'"') && !h.contains(&b'\\'));
     if simple {
         let offer = reference(&headers);
-        assert_eq!(offer.is_some(), result.is_some(), "reference disagrees: {offer:?}");
+        assert_eq!(
+            offer.is_some(),
+            result.is_some(),
+            "reference disagrees: {offer:?}"
+        );
         if let (Some(offer), Some((params, answer))) = (offer, &result) {
             check_within_offer(&offer, params, answer);
         }
@@ -75,8 +83,13 @@ fn check_answer(params: &DeflateParams, answer: &str, config: &DeflateConfig) {
             None => (part, None),
         };
         let bits = value.map(|v| {
-            let bits: u8 = v.parse().unwrap_or_else(|_| panic!("bad value in {answer}"));
-            assert!((8..=15).contains(&bits) && v == bits.to_string(), "{answer}");
+            let bits: u8 = v
+                .parse()
+                .unwrap_or_else(|_| panic!("bad value in {answer}"));
+            assert!(
+                (8..=15).contains(&bits) && v == bits.to_string(),
+                "{answer}"
+            );
             bits
         });
         let rank = match (name, bits) {
@@ -182,11 +195,17 @@ fn check_within_offer(offer: &Offer, params: &DeflateParams, answer: &str) {
     }
     if let Some(n) = offer.server_max_window_bits {
         assert!(params.server_max_window_bits <= n, "{offer:?} -> {answer}");
-        assert!(answer.contains("server_max_window_bits="), "{offer:?} -> {answer}");
+        assert!(
+            answer.contains("server_max_window_bits="),
+            "{offer:?} -> {answer}"
+        );
     }
     match offer.client_max_window_bits {
         None => {
-            assert!(!answer.contains("client_max_window_bits"), "{offer:?} -> {answer}");
+            assert!(
+                !answer.contains("client_max_window_bits"),
+                "{offer:?} -> {answer}"
+            );
             assert_eq!(params.client_max_window_bits, 15);
         }
         Some(Some(n)) => assert!(params.client_max_window_bits <= n, "{offer:?} -> {answer}"),
@@ -197,7 +216,10 @@ fn check_within_offer(offer: &Offer, params: &DeflateParams, answer: &str) {
 fn trim(bytes: &[u8]) -> &[u8] {
     let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
     let start = bytes.iter().position(|b| !is_ows(b)).unwrap_or(bytes.len());
-    let end = bytes.iter().rposition(|b| !is_ows(b)).map_or(start, |i| i + 1);
+    let end = bytes
+        .iter()
+        .rposition(|b| !is_ows(b))
+        .map_or(start, |i| i + 1);
     &bytes[start..end]
 }
 
