@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs each fuzz target for a bounded time: `frames` in both build modes,
-# then `server`. Fails on the first crash, hang or leak the fuzzer reports.
+# then `server` and `extensions`. Fails on the first crash, hang or leak
+# the fuzzer reports.
 #
 #   bash fuzz/run.sh [SECONDS]      # default 60 per run, or $FUZZ_SECONDS
 #   FUZZ_TARGETS="frames" bash fuzz/run.sh 30
@@ -11,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 export RUSTC_BOOTSTRAP=1
 seconds="${1:-${FUZZ_SECONDS:-60}}"
-targets="${FUZZ_TARGETS:-frames server}"
+targets="${FUZZ_TARGETS:-frames server extensions}"
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked

@@ -43,9 +43,9 @@ async fn serve<const C: u8>(config: Config) -> std::net::SocketAddr {
     let app = axum::Router::new().websocket::<Echo<C>>(&sockets);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        wsroute::serve(listener, app, &sockets, std::future::pending()).await
-    });
+    tokio::spawn(
+        async move { wsroute::serve(listener, app, &sockets, std::future::pending()).await },
+    );
     addr
 }
 
@@ -53,7 +53,9 @@ async fn serve<const C: u8>(config: Config) -> std::net::SocketAddr {
 /// response head, lowercased.
 async fn upgrade(addr: std::net::SocketAddr, extensions: Option<&str>) -> (TcpStream, String) {
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    let offer = extensions.map_or(String::new(), |e| format!("Sec-WebSocket-Extensions: {e}\r\n"));
+    let offer = extensions.map_or(String::new(), |e| {
+        format!("Sec-WebSocket-Extensions: {e}\r\n")
+    });
     let request = format!(
         "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n"
@@ -117,14 +119,22 @@ async fn read_frame(stream: &mut TcpStream) -> (u8, Vec<u8>) {
         stream.read_exact(&mut payload).await.unwrap();
         (head[0], payload)
     };
-    tokio::time::timeout(Duration::from_secs(10), read).await.expect("a frame in time")
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .expect("a frame in time")
 }
 
 const CHROMIUM_OFFER: &str = "permessage-deflate; client_max_window_bits";
 
 fn json(n: usize) -> String {
     let rows: Vec<String> = (0..n)
-        .map(|i| format!(r#"{{"id":{i},"user":"user{}","text":"hello from the room","ts":{}}}"#, i % 7, 1_700_000_000 + i))
+        .map(|i| {
+            format!(
+                r#"{{"id":{i},"user":"user{}","text":"hello from the room","ts":{}}}"#,
+                i % 7,
+                1_700_000_000 + i
+            )
+        })
         .collect();
     format!("[{}]", rows.join(","))
 }
@@ -138,14 +148,25 @@ async fn a_browser_s_offer_is_answered_and_messages_are_compressed_both_ways() {
         .find_map(|l| l.strip_prefix("sec-websocket-extensions: "))
         .expect("an extensions header in the 101");
     assert!(answer.starts_with("permessage-deflate"), "{answer}");
-    assert!(answer.contains("client_no_context_takeover"), "asked, to spare an inflater: {answer}");
+    assert!(
+        answer.contains("client_no_context_takeover"),
+        "asked, to spare an inflater: {answer}"
+    );
     assert!(answer.contains("server_no_context_takeover"), "{answer}");
 
     let text = json(50);
-    stream.write_all(&frame(0xC1, &compress(text.as_bytes()))).await.unwrap();
+    stream
+        .write_all(&frame(0xC1, &compress(text.as_bytes())))
+        .await
+        .unwrap();
     let (first, payload) = read_frame(&mut stream).await;
     assert_eq!(first, 0xC1, "FIN, RSV1, text");
-    assert!(payload.len() < text.len() / 3, "{} of {}", payload.len(), text.len());
+    assert!(
+        payload.len() < text.len() / 3,
+        "{} of {}",
+        payload.len(),
+        text.len()
+    );
     assert_eq!(inflate(&payload), text.as_bytes());
 
     // Uncompressed messages still work, and a short one comes back plain.
@@ -172,9 +193,15 @@ async fn no_offer_no_extension() {
     let (mut stream, head) = upgrade(addr, None).await;
     assert!(!head.contains("sec-websocket-extensions"), "{head}");
     // RSV1 without the extension breaks the protocol.
-    stream.write_all(&frame(0xC1, &compress(b"hello"))).await.unwrap();
+    stream
+        .write_all(&frame(0xC1, &compress(b"hello")))
+        .await
+        .unwrap();
     let (first, payload) = read_frame(&mut stream).await;
-    assert_eq!((first, u16::from_be_bytes([payload[0], payload[1]])), (0x88, 1002));
+    assert_eq!(
+        (first, u16::from_be_bytes([payload[0], payload[1]])),
+        (0x88, 1002)
+    );
 }
 
 #[tokio::test]
@@ -189,5 +216,8 @@ async fn compression_can_be_turned_off_globally_and_per_route() {
 
     let route_on = serve::<2>(Config::default().compression(false)).await;
     let (_, head) = upgrade(route_on, Some(CHROMIUM_OFFER)).await;
-    assert!(head.contains("sec-websocket-extensions: permessage-deflate"), "{head}");
+    assert!(
+        head.contains("sec-websocket-extensions: permessage-deflate"),
+        "{head}"
+    );
 }

@@ -19,7 +19,9 @@ pub struct DeflateParams {
     /// needs no inflater between messages.
     pub client_no_context_takeover: bool,
     /// The largest LZ77 window the server may compress with: 2^bits bytes,
-    /// 8–15.
+    /// 8–15. At 8 (a client may ask for it) the server sends every message
+    /// uncompressed: zlib cannot compress raw deflate in a 256-byte window,
+    /// and an uncompressed message honours any window (RFC 7692 §6).
     pub server_max_window_bits: u8,
     /// The largest LZ77 window the client may compress with, 8–15.
     pub client_max_window_bits: u8,
@@ -41,7 +43,8 @@ pub struct DeflateConfig {
     /// per thread.
     pub client_context_takeover: bool,
     /// The largest window the server compresses with, 9–15 (zlib cannot
-    /// compress raw deflate with a 256-byte window).
+    /// compress raw deflate with a 256-byte window); values outside 8–15
+    /// are clamped into it.
     pub server_max_window_bits: u8,
     /// The largest window asked of the client, 8–15; asked only when the
     /// client's offer has `client_max_window_bits`.
