@@ -270,3 +270,36 @@ impl Suites {
         self != Self::Plain
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_matrix_is_unchanged_and_the_compressed_cells_are_apart() {
+        let matrix = full_matrix();
+        assert_eq!(matrix.len(), 20);
+        assert!(matrix.iter().all(|c| !c.deflate));
+        assert!(quick_matrix().iter().all(|c| !c.deflate));
+        let compressed = deflate_matrix();
+        assert_eq!(compressed.len(), 9);
+        assert!(
+            compressed
+                .iter()
+                .all(|c| c.deflate && c.text && c.in_flight == 1)
+        );
+        assert_eq!(compressed[4].label(), "64 × 1 KiB json");
+        // The plain matrix's servers are the ones it always had.
+        let plain: Vec<&str> = SERVERS.iter().filter(|s| s.plain).map(|s| s.name).collect();
+        assert_eq!(
+            plain,
+            [
+                "tcp-echo",
+                "axum-echo",
+                "fastwebsockets-echo",
+                "wsroute-hand-echo",
+                "wsroute-echo"
+            ]
+        );
+    }
+}
