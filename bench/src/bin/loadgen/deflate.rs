@@ -152,11 +152,6 @@ impl Inflater {
         }
     }
 
-    /// Whether every reply must be inflated to read the next ones.
-    pub(crate) fn keeps_context(&self) -> bool {
-        !self.reset_each
-    }
-
     /// Inflates the next piece of the current message.
     pub(crate) fn feed(&mut self, piece: &[u8]) -> Result<(), String> {
         self.inflate(piece)
@@ -283,7 +278,6 @@ mod tests {
         }
         assert!(frames[1].len() < frames[0].len());
         let mut inflater = Inflater::new(&agreed("permessage-deflate"), payload.len());
-        assert!(inflater.keeps_context());
         for frame in &frames {
             inflater.feed(frame).unwrap();
             assert_eq!(inflater.finish().unwrap(), &payload[..]);

@@ -13,7 +13,7 @@
 //!
 //! With `--deflate` it offers permessage-deflate ([`deflate::OFFER`]);
 //! if the server agrees, every message goes out compressed and every
-//! compressed echo is inflated before it is compared; if it declines,
+//! compressed echo is inflated (the first `--verify` compared); if it declines,
 //! messages go out plain and the report says "not negotiated".
 //!
 //! It prints a few lines for people, then one JSON line (the last line of

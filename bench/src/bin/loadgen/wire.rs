@@ -280,10 +280,8 @@ pub(crate) struct ReplyParser {
     remaining: u64,
     /// Header plus payload bytes of the current frame.
     frame_len: u64,
-    /// The current frame is compressed and goes through the inflater.
+    /// The current frame has RSV1 set and goes through the inflater.
     inflating: bool,
-    /// The current frame has RSV1 set.
-    compressed: bool,
     /// A header cut off at the end of the last read.
     head: [u8; 14],
     head_len: usize,
@@ -302,7 +300,6 @@ impl ReplyParser {
             remaining: 0,
             frame_len: 0,
             inflating: false,
-            compressed: false,
             head: [0; 14],
             head_len: 0,
             verify_left: verify,
@@ -325,7 +322,7 @@ impl ReplyParser {
                 if self.inflating {
                     let inflater = self.inflater.as_mut().expect("inflating");
                     inflater.feed(&data[..take]).map_err(|e| protocol(&e))?;
-                } else if self.verify_left > 0 && !self.compressed {
+                } else if self.verify_left > 0 {
                     let at = (self.reply.size - self.remaining) as usize;
                     if data[..take] != expected[at..at + take] {
                         return Err(protocol("an echoed payload differs from what was sent"));
@@ -443,12 +440,9 @@ impl ReplyParser {
                 )));
             }
         };
-        self.compressed = compressed;
-        self.inflating = compressed
-            && self
-                .inflater
-                .as_ref()
-                .is_some_and(|i| self.verify_left > 0 || i.keeps_context());
+        // Every compressed reply is inflated, as a client must to read it;
+        // only the first `verify` are compared.
+        self.inflating = compressed;
         Ok(Some((payload_len, len)))
     }
 }
