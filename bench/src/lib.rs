@@ -6,8 +6,9 @@
 //!   `results/throughput.svg`;
 //! - `loadgen`: the load generator (echo throughput and latency, or the
 //!   idle-memory run);
-//! - `tcp-echo`, `axum-echo`, `fastwebsockets-echo`, `wsroute-hand-echo`:
-//!   the echo servers, all on [`server::run`].
+//! - `tcp-echo`, `axum-echo`, `fastwebsockets-echo`, `sockudo-echo`
+//!   (permessage-deflate), `wsroute-hand-echo`: the echo servers, all on
+//!   [`server::run`].
 //!
 //! This library holds what more than one of them needs: the servers'
 //! command line and runtime ([`server`]), reading a process's CPU time and

@@ -37,6 +37,35 @@ pub struct LoadReport {
     /// Share of one core the load generator itself used: near 1.0 means
     /// the load generator, not the server, set the pace.
     pub loadgen_cpu_util: f64,
+    /// Frame bytes (header, mask, payload) the load generator wrote per
+    /// echoed message, as sent: compressed when deflate was agreed.
+    #[serde(default)]
+    pub wire_sent_per_msg: Option<f64>,
+    /// Frame bytes (header, payload) the load generator read per echo.
+    #[serde(default)]
+    pub wire_received_per_msg: Option<f64>,
+    /// permessage-deflate, when it was offered (`--deflate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deflate: Option<DeflateOutcome>,
+}
+
+/// What became of the permessage-deflate offer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeflateOutcome {
+    /// The offer, as sent in `Sec-WebSocket-Extensions`.
+    pub offered: String,
+    /// The server's answer, or `None` when it declined (no extension in
+    /// its 101): the messages then went uncompressed.
+    pub answer: Option<String>,
+    /// Whether the client's messages went out compressed (RSV1).
+    pub client_compressed: bool,
+}
+
+impl DeflateOutcome {
+    /// The answer for a table: the header value, or "not negotiated".
+    pub fn answer_or_declined(&self) -> &str {
+        self.answer.as_deref().unwrap_or("not negotiated")
+    }
 }
 
 /// One idle-memory run: the server's resident memory per connection after
@@ -53,4 +82,8 @@ pub struct MemoryReport {
     pub after_16b_kib_per_conn: f64,
     /// KiB per connection after each has echoed one 64 KiB message.
     pub after_64k_kib_per_conn: f64,
+    /// permessage-deflate, when it was offered (`--deflate`): the messages
+    /// were realistic JSON text, compressed if agreed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deflate: Option<DeflateOutcome>,
 }

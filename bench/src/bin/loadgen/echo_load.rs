@@ -20,7 +20,8 @@ use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
-use crate::wire::{self, FrameTemplate, MessageShape, ReplyParser};
+use crate::deflate::Agreed;
+use crate::wire::{self, Connected, FrameTemplate, MessageShape, ReplyParser};
 
 /// Before the measured interval: replies are not counted.
 pub(crate) const WARMUP: u8 = 0;
@@ -42,8 +43,11 @@ pub(crate) struct Plan {
     pub(crate) shape: MessageShape,
     pub(crate) connections: usize,
     pub(crate) in_flight: usize,
-    /// Replies per connection whose payload is compared byte for byte.
+    /// Replies per connection whose payload is compared byte for byte
+    /// (inflated first, when compressed).
     pub(crate) verify: u64,
+    /// Offer permessage-deflate in the handshake.
+    pub(crate) offer_deflate: bool,
 }
 
 /// What one thread counted during the measured interval.
@@ -52,6 +56,14 @@ pub(crate) struct Tally {
     pub(crate) messages: u64,
     /// Round trips in nanoseconds.
     pub(crate) latency: Histogram<u64>,
+    /// Frame bytes written for the counted messages (headers, masks and
+    /// payloads as sent).
+    pub(crate) wire_sent: u64,
+    /// Frame bytes read for the counted replies.
+    pub(crate) wire_received: u64,
+    /// What the server answered to the permessage-deflate offer (`None`:
+    /// declined, or not offered).
+    pub(crate) deflate: Option<Agreed>,
 }
 
 impl Tally {
@@ -60,6 +72,9 @@ impl Tally {
             messages: 0,
             // 1 ns to 100 s at 3 significant digits.
             latency: Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("valid bounds"),
+            wire_sent: 0,
+            wire_received: 0,
+            deflate: None,
         }
     }
 }
@@ -75,7 +90,7 @@ struct Shared {
 
 /// Opens this thread's connections (with handshakes, `CONNECT_CONCURRENCY`
 /// at a time).
-pub(crate) async fn open_all(plan: &Plan) -> io::Result<Vec<(TcpStream, Vec<u8>)>> {
+pub(crate) async fn open_all(plan: &Plan) -> io::Result<Vec<Connected>> {
     let mut streams = Vec::with_capacity(plan.connections);
     let mut pending = JoinSet::new();
     for _ in 0..plan.connections {
@@ -83,8 +98,8 @@ pub(crate) async fn open_all(plan: &Plan) -> io::Result<Vec<(TcpStream, Vec<u8>)
             streams.push(joined(pending.join_next().await)?);
         }
         let addr = plan.addr.clone();
-        let raw = plan.shape.raw;
-        pending.spawn(async move { wire::connect(&addr, raw).await });
+        let (raw, offer) = (plan.shape.raw, plan.offer_deflate);
+        pending.spawn(async move { wire::connect(&addr, raw, offer).await });
     }
     while let Some(result) = pending.join_next().await {
         streams.push(joined(Some(result))?);
@@ -105,21 +120,35 @@ fn joined<T>(result: Option<Result<io::Result<T>, tokio::task::JoinError>>) -> i
 /// ends the run.
 pub(crate) async fn drive(
     plan: &Plan,
-    streams: Vec<(TcpStream, Vec<u8>)>,
+    streams: Vec<Connected>,
     phase: Arc<AtomicU8>,
 ) -> io::Result<Tally> {
+    let agreed = agreement(&streams)?;
+    let mut shape = plan.shape.clone();
+    if let Some(agreed) = &agreed {
+        shape.compress = Some(agreed.client_window().map_err(|e| wire::protocol(&e))?);
+    }
+    let mut tally = Tally::new();
+    tally.deflate = agreed.clone();
     let shared = Rc::new(Shared {
         phase,
-        template: FrameTemplate::new(&plan.shape, plan.in_flight),
-        expected: plan.shape.expected_reply_payload(),
+        template: FrameTemplate::new(&shape, plan.in_flight),
+        expected: shape.expected_reply_payload(),
         scratch: RefCell::new(vec![0; SCRATCH_LEN]),
-        tally: RefCell::new(Tally::new()),
+        tally: RefCell::new(tally),
     });
     let local = tokio::task::LocalSet::new();
     let mut tasks = JoinSet::new();
-    for (stream, leftover) in streams {
-        let parser = ReplyParser::new(&plan.shape, plan.verify);
-        let task = connection(stream, leftover, parser, plan.in_flight, shared.clone());
+    let reply = shape.reply_header();
+    for connected in streams {
+        let parser = ReplyParser::new(reply, plan.verify, agreed.as_ref());
+        let task = connection(
+            connected.stream,
+            connected.leftover,
+            parser,
+            plan.in_flight,
+            shared.clone(),
+        );
         tasks.spawn_local_on(task, &local);
     }
     let phase = shared.phase.clone();
@@ -152,6 +181,18 @@ pub(crate) async fn drive(
     }
     let shared = Rc::into_inner(shared).expect("tasks were dropped");
     Ok(shared.tally.into_inner())
+}
+
+/// What every connection agreed to: one answer for all (a server that
+/// answers differently from one connection to the next is not measured).
+pub(crate) fn agreement(streams: &[Connected]) -> io::Result<Option<Agreed>> {
+    let first = streams.first().and_then(|c| c.deflate.clone());
+    if streams.iter().any(|c| c.deflate != first) {
+        return Err(wire::protocol(
+            "the server answered the deflate offer differently on different connections",
+        ));
+    }
+    Ok(first)
 }
 
 /// One connection's loop: keep `in_flight` messages outstanding.
@@ -209,8 +250,11 @@ async fn connection(
                 tally.latency.saturating_record(nanos.max(1));
             }
         }
+        let wire_bytes = parser.take_wire_bytes();
         if phase == MEASURE {
             tally.messages += done as u64;
+            tally.wire_received += wire_bytes;
+            tally.wire_sent += (done * frame_len) as u64;
         }
         drop(tally);
         sent_at.extend(std::iter::repeat_n(now, done));

@@ -7,12 +7,21 @@
 //! loadgen --addr 127.0.0.1:9001 --connections 64 --size 1k --text \
 //!         --in-flight 1 --warmup 1 --duration 3 --server-pid 1234
 //! loadgen --memory --addr 127.0.0.1:9001 --connections 10000 --server-pid 1234
+//! loadgen --addr 127.0.0.1:9001 --connections 64 --size 16k --text \
+//!         --content json --deflate --server-pid 1234
 //! ```
+//!
+//! With `--deflate` it offers permessage-deflate ([`deflate::OFFER`]);
+//! if the server agrees, every message goes out compressed and every
+//! compressed echo is inflated (the first `--verify` compared); if it declines,
+//! messages go out plain and the report says "not negotiated".
 //!
 //! It prints a few lines for people, then one JSON line (the last line of
 //! its output; `--json` prints only that) that the runner reads.
 
+mod deflate;
 mod echo_load;
+mod json;
 mod memory;
 mod wire;
 
@@ -23,10 +32,11 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use wsroute_bench::procfs;
-use wsroute_bench::report::LoadReport;
+use wsroute_bench::report::{DeflateOutcome, LoadReport};
 
+use deflate::Agreed;
 use echo_load::{MEASURE, Plan, STOP, Tally};
-use wire::MessageShape;
+use wire::{Content, MessageShape};
 
 const USAGE: &str = "\
 usage: loadgen --addr HOST:PORT [options]
@@ -34,11 +44,17 @@ usage: loadgen --addr HOST:PORT [options]
   --connections N       connections (default 64)
   --size BYTES          payload size, e.g. 16, 1k, 64k (default 16)
   --text | --binary     message type (default binary)
+  --content C           payload: pattern (default; ASCII cycle or byte ramp) or json
+                        (realistic JSON from a fixed seed, exactly --size bytes)
+  --deflate             offer permessage-deflate (client_no_context_takeover,
+                        client_max_window_bits); compress if agreed. With --raw:
+                        send the frames compressed as if agreed
   --in-flight K         messages in flight per connection (default 1)
   --warmup S            seconds before measuring (default 1)
   --duration S          seconds measured (default 5)
   --threads T           threads, each with its own connections (default 1)
-  --verify N            replies per connection compared byte for byte (default 4)
+  --verify N            replies per connection compared byte for byte, inflated
+                        first if compressed (default 4)
   --server-pid PID      report the server's CPU time per message
   --json                print only the JSON line
   --memory              the idle-memory run instead (needs --server-pid)
@@ -51,6 +67,8 @@ struct Args {
     connections: usize,
     size: usize,
     text: bool,
+    content: Content,
+    deflate: bool,
     in_flight: usize,
     warmup: f64,
     duration: f64,
@@ -85,6 +103,8 @@ fn parse_args() -> Result<Args, String> {
         connections: 64,
         size: 16,
         text: false,
+        content: Content::Pattern,
+        deflate: false,
         in_flight: 1,
         warmup: 1.0,
         duration: 5.0,
@@ -105,6 +125,14 @@ fn parse_args() -> Result<Args, String> {
             "--size" => args.size = parse_size(&value()?)?,
             "--text" => args.text = true,
             "--binary" => args.text = false,
+            "--content" => {
+                args.content = match value()?.as_str() {
+                    "pattern" => Content::Pattern,
+                    "json" => Content::Json,
+                    other => return Err(format!("--content takes pattern or json, not `{other}`")),
+                }
+            }
+            "--deflate" => args.deflate = true,
             "--in-flight" => args.in_flight = number::<usize>(&value()?)?.max(1),
             "--warmup" => args.warmup = number(&value()?)?,
             "--duration" => args.duration = number(&value()?)?,
@@ -161,6 +189,10 @@ fn load_run(args: &Args) -> io::Result<()> {
         size: args.size,
         text: args.text,
         raw: args.raw,
+        content: args.content,
+        // Raw TCP has no handshake: the frames go out as a client that
+        // had the offer accepted would send them.
+        compress: (args.raw && args.deflate).then_some(15),
     };
     let phase = Arc::new(AtomicU8::new(echo_load::WARMUP));
     let (ready_tx, ready_rx) = mpsc::channel::<io::Result<()>>();
@@ -175,6 +207,7 @@ fn load_run(args: &Args) -> io::Result<()> {
             connections: share,
             in_flight: args.in_flight,
             verify: args.verify,
+            offer_deflate: args.deflate && !args.raw,
         };
         let phase = phase.clone();
         let ready_tx = ready_tx.clone();
@@ -226,6 +259,11 @@ fn load_run(args: &Args) -> io::Result<()> {
             .join()
             .map_err(|_| io::Error::other("a load thread panicked"))??;
         total.messages += tally.messages;
+        total.wire_sent += tally.wire_sent;
+        total.wire_received += tally.wire_received;
+        if total.deflate.is_none() {
+            total.deflate = tally.deflate;
+        }
         total
             .latency
             .add(&tally.latency)
@@ -249,6 +287,9 @@ fn load_run(args: &Args) -> io::Result<()> {
         server_cpu_us_per_msg: server_cpu.map(|cpu| cpu * 1e6 / messages.max(1) as f64),
         server_cpu_util: server_cpu.map(|cpu| cpu / elapsed),
         loadgen_cpu_util: own_cpu / elapsed,
+        wire_sent_per_msg: Some(total.wire_sent as f64 / messages.max(1) as f64),
+        wire_received_per_msg: Some(total.wire_received as f64 / messages.max(1) as f64),
+        deflate: deflate_outcome(args, total.deflate.as_ref()),
     };
     if !args.json_only {
         print_human(args, &report);
@@ -258,6 +299,23 @@ fn load_run(args: &Args) -> io::Result<()> {
         serde_json::to_string(&report).map_err(io::Error::other)?
     );
     Ok(())
+}
+
+/// The report's view of the offer: what the server answered, and whether
+/// the messages went out compressed.
+fn deflate_outcome(args: &Args, agreed: Option<&Agreed>) -> Option<DeflateOutcome> {
+    if !args.deflate {
+        return None;
+    }
+    Some(DeflateOutcome {
+        offered: deflate::OFFER.to_owned(),
+        answer: if args.raw {
+            Some("(raw TCP: no handshake, frames compressed as if agreed)".to_owned())
+        } else {
+            agreed.map(|a| a.answer.clone())
+        },
+        client_compressed: args.raw || agreed.is_some(),
+    })
 }
 
 fn print_human(args: &Args, r: &LoadReport) {
@@ -287,18 +345,27 @@ fn print_human(args: &Args, r: &LoadReport) {
         );
     }
     println!("  loadgen CPU {:.0}% of a core", r.loadgen_cpu_util * 100.0);
+    if let (Some(sent), Some(received)) = (r.wire_sent_per_msg, r.wire_received_per_msg) {
+        println!("  wire bytes  {sent:.1} sent, {received:.1} received per message");
+    }
+    if let Some(d) = &r.deflate {
+        println!("  deflate     offered `{}`", d.offered);
+        println!("              answer  `{}`", d.answer_or_declined());
+    }
 }
 
 fn memory_run(args: &Args) -> io::Result<()> {
     raise_fd_limit(args.connections + 64);
     let pid = args.server_pid.expect("checked by parse_args");
-    let report = runtime()?.block_on(memory::run(
+    let (mut report, agreed) = runtime()?.block_on(memory::run(
         &args.addr,
         args.raw,
+        args.deflate,
         args.connections,
         pid,
         Duration::from_secs_f64(args.settle),
     ))?;
+    report.deflate = deflate_outcome(args, agreed.as_ref());
     if !args.json_only {
         println!(
             "memory: {} connections, server RSS {} KiB before; KiB per connection: \
@@ -309,6 +376,9 @@ fn memory_run(args: &Args) -> io::Result<()> {
             report.after_16b_kib_per_conn,
             report.after_64k_kib_per_conn
         );
+        if let Some(d) = &report.deflate {
+            println!("  deflate answer `{}`", d.answer_or_declined());
+        }
     }
     println!(
         "{}",

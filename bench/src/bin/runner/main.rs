@@ -7,6 +7,7 @@
 //! ```sh
 //! cargo run --release -p wsroute-bench --bin runner            # the full run
 //! cargo run --release -p wsroute-bench --bin runner -- --quick # a smoke test
+//! cargo run --release -p wsroute-bench --bin runner -- --cells deflate # compressed cells
 //! ```
 
 mod machine;
@@ -23,15 +24,20 @@ use std::time::Duration;
 use wsroute_bench::report::{LoadReport, MemoryReport};
 
 use machine::Machine;
-use plan::{Cell, SERVERS, Server};
+use plan::{Cell, SERVERS, Server, Suites};
 use process::Toolbox;
 use results::{MemoryRecord, Results, RunRecord};
 
 const USAGE: &str = "\
 usage: runner [options]
   --quick                 1 round, short runs, a subset of the cells (a smoke test)
-  --servers a,b,c         servers to run (default all): tcp-echo, axum-echo,
-                          fastwebsockets-echo, wsroute-hand-echo, wsroute-echo
+  --cells C               plain (default): the uncompressed matrix; deflate: only the
+                          compressed cells (JSON, permessage-deflate offered); all: both
+  --servers a,b,c         servers to run in every selected cell (default: all of each
+                          suite's): tcp-echo, axum-echo, fastwebsockets-echo,
+                          sockudo-echo, wsroute-hand-echo, wsroute-echo. The plain
+                          matrix runs all but sockudo-echo; the compressed cells run
+                          tcp-echo, sockudo-echo and the two wsroute servers
   --rounds N              rounds (default 3)
   --duration S            seconds measured per run (default 3)
   --warmup S              seconds of warm-up per run (default 1)
@@ -48,7 +54,9 @@ usage: runner [options]
 #[derive(Debug)]
 struct Options {
     quick: bool,
-    servers: Vec<Server>,
+    /// `--servers`, when given: every selected cell runs these.
+    servers: Option<Vec<Server>>,
+    suites: Suites,
     rounds: usize,
     duration: f64,
     warmup: f64,
@@ -68,7 +76,8 @@ fn bench_dir() -> PathBuf {
 fn parse_options() -> Result<Options, String> {
     let mut o = Options {
         quick: false,
-        servers: SERVERS.to_vec(),
+        servers: None,
+        suites: Suites::Plain,
         rounds: 3,
         duration: 3.0,
         warmup: 1.0,
@@ -87,7 +96,7 @@ fn parse_options() -> Result<Options, String> {
             "--quick" => o.quick = true,
             "--servers" => {
                 let names = value()?;
-                o.servers = names
+                let servers = names
                     .split(',')
                     .map(|name| {
                         SERVERS
@@ -97,6 +106,19 @@ fn parse_options() -> Result<Options, String> {
                             .ok_or(format!("unknown server `{name}`"))
                     })
                     .collect::<Result<_, _>>()?;
+                o.servers = Some(servers);
+            }
+            "--cells" => {
+                o.suites = match value()?.as_str() {
+                    "plain" => Suites::Plain,
+                    "deflate" => Suites::Deflate,
+                    "all" => Suites::All,
+                    other => {
+                        return Err(format!(
+                            "--cells takes plain, deflate or all, not `{other}`"
+                        ));
+                    }
+                }
             }
             "--rounds" => rounds = Some(number::<usize>(&value()?)?.max(1)),
             "--duration" => duration = Some(number(&value()?)?),
@@ -133,6 +155,36 @@ fn parse_options() -> Result<Options, String> {
     Ok(o)
 }
 
+impl Options {
+    /// The servers of the uncompressed matrix (none if not selected).
+    fn plain_servers(&self) -> Vec<Server> {
+        self.suite_servers(self.suites.plain(), |s| s.plain)
+    }
+
+    /// The servers of the compressed cells (none if not selected).
+    fn deflate_servers(&self) -> Vec<Server> {
+        self.suite_servers(self.suites.deflate(), |s| s.deflate)
+    }
+
+    fn suite_servers(&self, selected: bool, by_default: fn(&Server) -> bool) -> Vec<Server> {
+        match (&self.servers, selected) {
+            (_, false) => Vec::new(),
+            (Some(servers), true) => servers.clone(),
+            (None, true) => SERVERS.iter().filter(|s| by_default(s)).copied().collect(),
+        }
+    }
+
+    /// Every server that runs at all, in table order.
+    fn all_servers(&self) -> Vec<Server> {
+        let (plain, deflate) = (self.plain_servers(), self.deflate_servers());
+        SERVERS
+            .iter()
+            .filter(|s| plain.iter().chain(&deflate).any(|t| t.name == s.name))
+            .copied()
+            .collect()
+    }
+}
+
 fn number<T: std::str::FromStr>(s: &str) -> Result<T, String> {
     s.parse().map_err(|_| format!("not a number: `{s}`"))
 }
@@ -160,8 +212,10 @@ fn run(o: &Options) -> io::Result<()> {
     } else {
         eprintln!("runner: fewer than 2 cores: running unpinned, numbers will not compare");
     }
+    let (plain_servers, deflate_servers) = (o.plain_servers(), o.deflate_servers());
+    let all_servers = o.all_servers();
     if o.build {
-        process::build(&workspace, &o.servers)?;
+        process::build(&workspace, &all_servers)?;
     }
     let bin_dir = std::env::current_exe()?
         .parent()
@@ -185,15 +239,25 @@ fn run(o: &Options) -> io::Result<()> {
         );
     }
 
-    let cells = if o.quick {
-        plan::quick_matrix()
-    } else {
-        plan::full_matrix()
-    };
+    let mut cells = Vec::new();
+    if o.suites.plain() {
+        cells.extend(if o.quick {
+            plan::quick_matrix()
+        } else {
+            plan::full_matrix()
+        });
+    }
+    if o.suites.deflate() {
+        cells.extend(if o.quick {
+            plan::quick_deflate_matrix()
+        } else {
+            plan::deflate_matrix()
+        });
+    }
     let mut machine = Machine::describe(&tools.workspace);
     eprintln!(
         "runner: {} servers × {} cells × {} rounds, {} s + {} s warm-up each; {}",
-        o.servers.len(),
+        all_servers.len(),
         cells.len(),
         o.rounds,
         o.duration,
@@ -204,18 +268,34 @@ fn run(o: &Options) -> io::Result<()> {
     let mut results = Results::default();
     for round in 0..o.rounds {
         // Rotate the order each round, so no server always runs first.
-        let mut order = o.servers.clone();
-        let shift = round % order.len().max(1);
-        order.rotate_left(shift);
+        let rotated = |servers: &[Server]| {
+            let mut order = servers.to_vec();
+            let shift = round % order.len().max(1);
+            order.rotate_left(shift);
+            order
+        };
+        let (plain_order, deflate_order) = (rotated(&plain_servers), rotated(&deflate_servers));
         for cell in &cells {
-            for server in &order {
+            let order = if cell.deflate {
+                &deflate_order
+            } else {
+                &plain_order
+            };
+            for server in order {
                 let record = echo_run(&tools, o, round, server, cell);
                 results.runs.push(record);
             }
         }
         if o.memory_connections > 0 {
-            for server in &order {
-                results.memory.push(memory_run(&tools, o, round, server));
+            for server in &plain_order {
+                results
+                    .memory
+                    .push(memory_run(&tools, o, round, server, false));
+            }
+            for server in &deflate_order {
+                results
+                    .memory
+                    .push(memory_run(&tools, o, round, server, true));
             }
         }
     }
@@ -223,7 +303,9 @@ fn run(o: &Options) -> io::Result<()> {
 
     let setup = table::Setup {
         machine: &machine,
-        servers: &o.servers,
+        servers: &plain_servers,
+        deflate_servers: &deflate_servers,
+        all_servers: &all_servers,
         cells: &cells,
         rounds: o.rounds,
         warmup: o.warmup,
@@ -260,6 +342,9 @@ fn echo_run(tools: &Toolbox, o: &Options, round: usize, server: &Server, cell: &
         if server.raw {
             args.push("--raw".into());
         }
+        if cell.deflate {
+            args.extend(["--content".into(), "json".into(), "--deflate".into()]);
+        }
         let timeout = Duration::from_secs_f64(o.warmup + o.duration + 60.0);
         let line = process::run_loadgen(tools, &args, timeout)?;
         serde_json::from_str(&line).map_err(io::Error::other)
@@ -272,14 +357,26 @@ fn echo_run(tools: &Toolbox, o: &Options, round: usize, server: &Server, cell: &
         server.short
     );
     match &outcome {
-        Ok(r) => eprintln!(
-            "{label} {:>8} msg/s {:>7.3} µs/msg  p99 {:>8.1} µs  server {:>3.0}%  loadgen {:>3.0}%",
-            table::rate(r.msgs_per_s),
-            r.server_cpu_us_per_msg.unwrap_or(f64::NAN),
-            r.p99_us,
-            r.server_cpu_util.unwrap_or(f64::NAN) * 100.0,
-            r.loadgen_cpu_util * 100.0
-        ),
+        Ok(r) => {
+            eprintln!(
+                "{label} {:>8} msg/s {:>7.3} µs/msg  p99 {:>8.1} µs  server {:>3.0}%  loadgen {:>3.0}%",
+                table::rate(r.msgs_per_s),
+                r.server_cpu_us_per_msg.unwrap_or(f64::NAN),
+                r.p99_us,
+                r.server_cpu_util.unwrap_or(f64::NAN) * 100.0,
+                r.loadgen_cpu_util * 100.0
+            );
+            if let Some(d) = &r.deflate {
+                eprintln!(
+                    "{:>w$} wire {:.0} / {:.0} B per message, deflate: {}",
+                    "",
+                    r.wire_sent_per_msg.unwrap_or(f64::NAN),
+                    r.wire_received_per_msg.unwrap_or(f64::NAN),
+                    d.answer_or_declined(),
+                    w = label.chars().count()
+                );
+            }
+        }
         Err(e) => eprintln!("{label} FAILED: {e}"),
     }
     let (report, error) = split(outcome);
@@ -292,7 +389,13 @@ fn echo_run(tools: &Toolbox, o: &Options, round: usize, server: &Server, cell: &
     }
 }
 
-fn memory_run(tools: &Toolbox, o: &Options, round: usize, server: &Server) -> MemoryRecord {
+fn memory_run(
+    tools: &Toolbox,
+    o: &Options,
+    round: usize,
+    server: &Server,
+    deflate: bool,
+) -> MemoryRecord {
     let outcome = (|| -> io::Result<MemoryReport> {
         let running = process::start_server(tools, server)?;
         let mut args = vec![
@@ -307,13 +410,17 @@ fn memory_run(tools: &Toolbox, o: &Options, round: usize, server: &Server) -> Me
         if server.raw {
             args.push("--raw".into());
         }
+        if deflate {
+            args.push("--deflate".into());
+        }
         let line = process::run_loadgen(tools, &args, Duration::from_secs(180))?;
         serde_json::from_str(&line).map_err(io::Error::other)
     })();
     let label = format!(
-        "[round {}/{}] memory, {} conns  {:<8}",
+        "[round {}/{}] memory{}, {} conns  {:<8}",
         round + 1,
         o.rounds,
+        if deflate { " (deflate)" } else { "" },
         o.memory_connections,
         server.short
     );
@@ -328,6 +435,7 @@ fn memory_run(tools: &Toolbox, o: &Options, round: usize, server: &Server) -> Me
     MemoryRecord {
         round,
         server: server.name,
+        deflate,
         report,
         error,
     }
@@ -364,7 +472,9 @@ fn write_outputs(o: &Options, setup: &table::Setup<'_>, results: &Results) -> io
             "bench_server_args": o.server_args,
             "pinned": setup.pinned,
         },
-        "servers": setup.servers,
+        "servers": setup.all_servers,
+        "plain_servers": setup.servers.iter().map(|s| s.name).collect::<Vec<_>>(),
+        "deflate_servers": setup.deflate_servers.iter().map(|s| s.name).collect::<Vec<_>>(),
         "cells": setup.cells,
         "runs": results.runs,
         "memory_runs": results.memory,
@@ -373,7 +483,23 @@ fn write_outputs(o: &Options, setup: &table::Setup<'_>, results: &Results) -> io
         o.out.join("latest.json"),
         serde_json::to_string_pretty(&json).map_err(io::Error::other)? + "\n",
     )?;
-    std::fs::write(o.out.join("throughput.svg"), svg::render(setup, results))?;
+    // The plot shows the uncompressed matrix, or the compressed cells when
+    // only those ran.
+    let plain_cells: Vec<Cell> = setup.cells.iter().filter(|c| !c.deflate).copied().collect();
+    let deflate_cells: Vec<Cell> = setup.cells.iter().filter(|c| c.deflate).copied().collect();
+    let plot = if plain_cells.is_empty() {
+        table::Setup {
+            cells: &deflate_cells,
+            servers: setup.deflate_servers,
+            ..*setup
+        }
+    } else {
+        table::Setup {
+            cells: &plain_cells,
+            ..*setup
+        }
+    };
+    std::fs::write(o.out.join("throughput.svg"), svg::render(&plot, results))?;
     if o.update_readme {
         update_readme(&tables)?;
     }

@@ -35,10 +35,15 @@ pub(crate) struct Server {
     pub(crate) role: Role,
     /// Plain TCP: the load generator skips the handshake.
     pub(crate) raw: bool,
+    /// Runs in the uncompressed matrix unless `--servers` says otherwise.
+    pub(crate) plain: bool,
+    /// Runs in the compressed cells unless `--servers` says otherwise:
+    /// the servers with permessage-deflate, and tcp-echo as the limit.
+    pub(crate) deflate: bool,
 }
 
 /// Every server, in table order.
-pub(crate) const SERVERS: [Server; 5] = [
+pub(crate) const SERVERS: [Server; 6] = [
     Server {
         name: "tcp-echo",
         short: "tcp",
@@ -46,6 +51,8 @@ pub(crate) const SERVERS: [Server; 5] = [
         build: Build::BenchBin,
         role: Role::Limit,
         raw: true,
+        plain: true,
+        deflate: true,
     },
     Server {
         name: "axum-echo",
@@ -54,6 +61,8 @@ pub(crate) const SERVERS: [Server; 5] = [
         build: Build::BenchBin,
         role: Role::Peer,
         raw: false,
+        plain: true,
+        deflate: false,
     },
     Server {
         name: "fastwebsockets-echo",
@@ -62,6 +71,19 @@ pub(crate) const SERVERS: [Server; 5] = [
         build: Build::BenchBin,
         role: Role::Peer,
         raw: false,
+        plain: true,
+        deflate: false,
+    },
+    Server {
+        name: "sockudo-echo",
+        short: "sockudo",
+        what: "sockudo-ws 3.1 with permessage-deflate (no context takeover either way, \
+               15-bit windows, zlib level 6; messages under 32 B sent plain)",
+        build: Build::BenchBin,
+        role: Role::Peer,
+        raw: false,
+        plain: false,
+        deflate: true,
     },
     Server {
         name: "wsroute-hand-echo",
@@ -70,6 +92,8 @@ pub(crate) const SERVERS: [Server; 5] = [
         build: Build::BenchBin,
         role: Role::Subject,
         raw: false,
+        plain: true,
+        deflate: true,
     },
     Server {
         name: "wsroute-echo",
@@ -78,6 +102,8 @@ pub(crate) const SERVERS: [Server; 5] = [
         build: Build::Example,
         role: Role::Subject,
         raw: false,
+        plain: true,
+        deflate: true,
     },
 ];
 
@@ -88,11 +114,18 @@ pub(crate) struct Cell {
     pub(crate) size: usize,
     pub(crate) text: bool,
     pub(crate) in_flight: usize,
+    /// A compressed cell: realistic JSON text, permessage-deflate offered
+    /// (`loadgen --content json --deflate`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) deflate: bool,
 }
 
 impl Cell {
-    /// "64 × 1 KiB text", "64 × 16 B bin, 8 in flight".
+    /// "64 × 1 KiB text", "64 × 16 B bin, 8 in flight", "64 × 1 KiB json".
     pub(crate) fn label(&self) -> String {
+        if self.deflate {
+            return format!("{} × {} json", self.connections, size_label(self.size));
+        }
         let mut label = format!(
             "{} × {} {}",
             self.connections,
@@ -111,11 +144,12 @@ impl Cell {
             s if s >= 1024 && s % 1024 == 0 => format!("{}K", s / 1024),
             s => format!("{s}B"),
         };
-        let mut label = format!(
-            "{}c {size} {}",
-            self.connections,
-            if self.text { "txt" } else { "bin" }
-        );
+        let kind = match (self.deflate, self.text) {
+            (true, _) => "json",
+            (false, true) => "txt",
+            (false, false) => "bin",
+        };
+        let mut label = format!("{}c {size} {kind}", self.connections);
         if self.in_flight > 1 {
             label.push_str(&format!(" ×{}", self.in_flight));
         }
@@ -142,6 +176,7 @@ pub(crate) fn full_matrix() -> Vec<Cell> {
                     size,
                     text,
                     in_flight: 1,
+                    deflate: false,
                 });
             }
         }
@@ -158,6 +193,7 @@ fn pipelined(text: bool) -> Cell {
         size: 16,
         text,
         in_flight: 8,
+        deflate: false,
     }
 }
 
@@ -169,6 +205,7 @@ pub(crate) fn quick_matrix() -> Vec<Cell> {
         size,
         text,
         in_flight: 1,
+        deflate: false,
     };
     vec![
         cell(1, 16, false),
@@ -178,4 +215,91 @@ pub(crate) fn quick_matrix() -> Vec<Cell> {
         cell(1000, 64 * 1024, false),
         pipelined(false),
     ]
+}
+
+/// The compressed cells: {1, 64, 1000} connections × realistic JSON text
+/// of {256 B, 1 KiB, 16 KiB}, one message in flight, permessage-deflate
+/// offered.
+pub(crate) fn deflate_matrix() -> Vec<Cell> {
+    let mut cells = Vec::new();
+    for connections in [1, 64, 1000] {
+        for size in [256, 1024, 16 * 1024] {
+            cells.push(deflate_cell(connections, size));
+        }
+    }
+    cells
+}
+
+/// `--quick` of the compressed cells: each size once, each connection
+/// count once.
+pub(crate) fn quick_deflate_matrix() -> Vec<Cell> {
+    vec![
+        deflate_cell(1, 256),
+        deflate_cell(64, 16 * 1024),
+        deflate_cell(1000, 1024),
+    ]
+}
+
+fn deflate_cell(connections: usize, size: usize) -> Cell {
+    Cell {
+        connections,
+        size,
+        text: true,
+        in_flight: 1,
+        deflate: true,
+    }
+}
+
+/// Which cells a run measures (`--cells`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Suites {
+    /// The uncompressed matrix and its memory run (the default).
+    Plain,
+    /// Only the compressed cells and the memory run with deflate.
+    Deflate,
+    /// Both.
+    All,
+}
+
+impl Suites {
+    pub(crate) fn plain(self) -> bool {
+        self != Self::Deflate
+    }
+
+    pub(crate) fn deflate(self) -> bool {
+        self != Self::Plain
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_matrix_is_unchanged_and_the_compressed_cells_are_apart() {
+        let matrix = full_matrix();
+        assert_eq!(matrix.len(), 20);
+        assert!(matrix.iter().all(|c| !c.deflate));
+        assert!(quick_matrix().iter().all(|c| !c.deflate));
+        let compressed = deflate_matrix();
+        assert_eq!(compressed.len(), 9);
+        assert!(
+            compressed
+                .iter()
+                .all(|c| c.deflate && c.text && c.in_flight == 1)
+        );
+        assert_eq!(compressed[4].label(), "64 × 1 KiB json");
+        // The plain matrix's servers are the ones it always had.
+        let plain: Vec<&str> = SERVERS.iter().filter(|s| s.plain).map(|s| s.name).collect();
+        assert_eq!(
+            plain,
+            [
+                "tcp-echo",
+                "axum-echo",
+                "fastwebsockets-echo",
+                "wsroute-hand-echo",
+                "wsroute-echo"
+            ]
+        );
+    }
 }

@@ -20,6 +20,8 @@ pub(crate) struct RunRecord {
 pub(crate) struct MemoryRecord {
     pub(crate) round: usize,
     pub(crate) server: &'static str,
+    /// The variant with permessage-deflate offered.
+    pub(crate) deflate: bool,
     pub(crate) report: Option<MemoryReport>,
     pub(crate) error: Option<String>,
 }
@@ -85,6 +87,45 @@ impl Results {
         )
     }
 
+    /// Median frame bytes per message, sent and received.
+    pub(crate) fn wire_bytes(&self, cell: &Cell, server: &Server) -> Option<(f64, f64)> {
+        let sent = Spread::of(
+            self.reports(cell, server)
+                .filter_map(|r| r.wire_sent_per_msg),
+        )?;
+        let received = Spread::of(
+            self.reports(cell, server)
+                .filter_map(|r| r.wire_received_per_msg),
+        )?;
+        Some((sent.median, received.median))
+    }
+
+    /// Whether a server's messages went out compressed in a cell (agreed,
+    /// or raw TCP sent as if agreed); `None` without a report.
+    pub(crate) fn compressed(&self, cell: &Cell, server: &Server) -> Option<bool> {
+        self.reports(cell, server)
+            .next()
+            .map(|r| r.deflate.as_ref().is_some_and(|d| d.client_compressed))
+    }
+
+    /// What a server answered to the permessage-deflate offer, in any
+    /// compressed cell or memory run ("not negotiated" if it declined).
+    pub(crate) fn deflate_answer(&self, server: &Server) -> Option<String> {
+        let echo = self
+            .runs
+            .iter()
+            .filter(|r| r.server == server.name && r.cell.deflate)
+            .filter_map(|r| r.report.as_ref()?.deflate.as_ref());
+        let memory = self
+            .memory
+            .iter()
+            .filter(|r| r.server == server.name && r.deflate)
+            .filter_map(|r| r.report.as_ref()?.deflate.as_ref());
+        echo.chain(memory)
+            .next()
+            .map(|d| d.answer_or_declined().to_owned())
+    }
+
     pub(crate) fn latency(&self, cell: &Cell, server: &Server) -> Option<(f64, f64)> {
         let p50 = Spread::of(self.reports(cell, server).map(|r| r.p50_us))?;
         let p99 = Spread::of(self.reports(cell, server).map(|r| r.p99_us))?;
@@ -109,21 +150,22 @@ impl Results {
     pub(crate) fn memory_figure(
         &self,
         server: &Server,
+        deflate: bool,
         figure: impl Fn(&MemoryReport) -> f64,
     ) -> Option<Spread> {
         Spread::of(
             self.memory
                 .iter()
-                .filter(|r| r.server == server.name)
+                .filter(|r| r.server == server.name && r.deflate == deflate)
                 .filter_map(|r| r.report.as_ref())
                 .map(figure),
         )
     }
 
-    pub(crate) fn memory_error(&self, server: &Server) -> Option<&str> {
+    pub(crate) fn memory_error(&self, server: &Server, deflate: bool) -> Option<&str> {
         self.memory
             .iter()
-            .find(|r| r.server == server.name && r.error.is_some())
+            .find(|r| r.server == server.name && r.deflate == deflate && r.error.is_some())
             .and_then(|r| r.error.as_deref())
     }
 }

@@ -8,10 +8,17 @@ use crate::plan::{Cell, Role, Server};
 use crate::results::{Results, Spread};
 
 /// What the tables are about, for their headings.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Setup<'a> {
     pub(crate) machine: &'a Machine,
+    /// The servers of the section being written: the uncompressed
+    /// matrix's at the top level.
     pub(crate) servers: &'a [Server],
+    /// The servers of the compressed cells.
+    pub(crate) deflate_servers: &'a [Server],
+    /// Every server that ran, for the legend.
+    pub(crate) all_servers: &'a [Server],
+    /// The cells of the section being written (all of them at the top).
     pub(crate) cells: &'a [Cell],
     pub(crate) rounds: usize,
     pub(crate) warmup: f64,
@@ -39,7 +46,7 @@ pub(crate) fn render(setup: &Setup<'_>, results: &Results) -> String {
         if s.rounds == 1 { "" } else { "s" },
         s.duration,
         s.warmup,
-        s.servers
+        s.all_servers
             .iter()
             .map(|sv| format!("`{}` = {}", sv.short, sv.what))
             .collect::<Vec<_>>()
@@ -64,13 +71,46 @@ pub(crate) fn render(setup: &Setup<'_>, results: &Results) -> String {
         }
     );
 
+    let plain_cells: Vec<Cell> = s.cells.iter().filter(|c| !c.deflate).copied().collect();
+    let deflate_cells: Vec<Cell> = s.cells.iter().filter(|c| c.deflate).copied().collect();
+    if !plain_cells.is_empty() {
+        let plain = Setup {
+            cells: &plain_cells,
+            ..*s
+        };
+        plain_section(&mut md, &plain, results);
+    }
+    if !deflate_cells.is_empty() || (s.memory_connections > 0 && !s.deflate_servers.is_empty()) {
+        let deflate = Setup {
+            cells: &deflate_cells,
+            servers: s.deflate_servers,
+            ..*s
+        };
+        deflate_section(&mut md, &deflate, results);
+    }
+    failures(&mut md, results);
+    md
+}
+
+/// The uncompressed matrix: throughput, CPU, latency, ratios, memory.
+fn plain_section(md: &mut String, s: &Setup<'_>, results: &Results) {
     let _ = writeln!(md, "\n### Throughput (messages/s)\n");
     let _ = writeln!(
         md,
         "† the load generator used ≥ 90 % of its core: the server may have had \
          room to spare, so compare CPU per message there.\n"
     );
-    cell_table(&mut md, s, |cell, server| {
+    common_tables(md, s, results, "###");
+    ratio_tables(md, s, results, "###");
+    if s.memory_connections > 0 && !s.servers.is_empty() {
+        memory_table(md, s, results, false, "###");
+    }
+}
+
+/// Throughput, CPU per message and latency of the section's cells; the
+/// throughput heading is the caller's.
+fn common_tables(md: &mut String, s: &Setup<'_>, results: &Results, level: &str) {
+    cell_table(md, s, |cell, server| {
         match results.throughput(cell, server) {
             Some(t) => {
                 let mark = if results.loadgen_bound(cell, server) {
@@ -84,28 +124,87 @@ pub(crate) fn render(setup: &Setup<'_>, results: &Results) -> String {
         }
     });
 
-    let _ = writeln!(md, "\n### Server CPU per message (µs, user + system)\n");
-    cell_table(&mut md, s, |cell, server| {
+    let _ = writeln!(md, "\n{level} Server CPU per message (µs, user + system)\n");
+    cell_table(md, s, |cell, server| {
         match results.cpu_per_msg(cell, server) {
             Some(c) => spread(c, micros),
             None => failure(results.error(cell, server)),
         }
     });
 
-    let _ = writeln!(md, "\n### Round-trip latency, p50 / p99 (µs, medians)\n");
-    cell_table(&mut md, s, |cell, server| {
-        match results.latency(cell, server) {
-            Some((p50, p99)) => format!("{} / {}", micros(p50), micros(p99)),
-            None => failure(results.error(cell, server)),
-        }
+    let _ = writeln!(
+        md,
+        "\n{level} Round-trip latency, p50 / p99 (µs, medians)\n"
+    );
+    cell_table(md, s, |cell, server| match results.latency(cell, server) {
+        Some((p50, p99)) => format!("{} / {}", micros(p50), micros(p99)),
+        None => failure(results.error(cell, server)),
     });
+}
 
-    ratio_tables(&mut md, s, results);
-    if s.memory_connections > 0 {
-        memory_table(&mut md, s, results);
+/// The compressed cells: what each server agreed to, then the same
+/// tables as the matrix's, wire bytes per message, ratios and memory.
+fn deflate_section(md: &mut String, s: &Setup<'_>, results: &Results) {
+    let offered = results
+        .runs
+        .iter()
+        .filter_map(|r| r.report.as_ref()?.deflate.as_ref())
+        .map(|d| d.offered.clone())
+        .next()
+        .unwrap_or_default();
+    let _ = writeln!(md, "\n### Compressed echo (permessage-deflate)\n");
+    let _ = writeln!(
+        md,
+        "Text messages of realistic JSON (an array of chat messages with ids, users, \
+         timestamps, tags and reactions, made from a fixed seed: the same bytes for every \
+         server), one in flight per connection. The load generator offers `{offered}` and, \
+         when the server agrees, compresses each message (zlib level 6, 15-bit window, no \
+         context kept between messages) and inflates the echoes it checks. A server that \
+         declines gets its messages plain (\"not negotiated\"). `tcp` gets the frames \
+         compressed as if agreed and returns them byte for byte: the limit, with no \
+         (de)compression at all."
+    );
+    let _ = writeln!(md, "\n#### Negotiated\n");
+    let _ = writeln!(md, "| server | `Sec-WebSocket-Extensions` answered |");
+    let _ = writeln!(md, "|---|---|");
+    for server in s.servers {
+        let answer = results
+            .deflate_answer(server)
+            .unwrap_or_else(|| "–".to_owned());
+        let _ = writeln!(md, "| {} | `{answer}` |", server.short);
     }
-    failures(&mut md, results);
-    md
+    if !s.cells.is_empty() {
+        let _ = writeln!(md, "\n#### Throughput, compressed (messages/s)\n");
+        let _ = writeln!(
+            md,
+            "† as above: the load generator used ≥ 90 % of its core.\n"
+        );
+        common_tables(md, s, results, "####");
+
+        let _ = writeln!(
+            md,
+            "\n#### Wire bytes per message, sent / received (frame headers included; \
+             in brackets the JSON size over the bytes received)\n"
+        );
+        cell_table(md, s, |cell, server| {
+            match results.wire_bytes(cell, server) {
+                Some((sent, received)) => format!(
+                    "{sent:.0} / {received:.0} ({:.1}×)",
+                    cell.size as f64 / received.max(1.0)
+                ),
+                None => failure(results.error(cell, server)),
+            }
+        });
+        let _ = writeln!(
+            md,
+            "\nIn the ratios, – marks a cell where one server of the pair compressed and \
+             the other did not (\"not negotiated\"): different work, not compared."
+        );
+        ratio_tables(md, s, results, "####");
+    }
+    if s.memory_connections > 0 {
+        memory_table(md, s, results, true, "####");
+    }
 }
 
 fn failures(md: &mut String, results: &Results) {
@@ -163,7 +262,7 @@ struct RatioColumn<'a> {
 /// Ratios of medians: every server to tcp-echo, every wsroute server to
 /// each peer, and the macro-built echo to the hand-written one; a
 /// geometric mean over the cells closes each column.
-fn ratio_tables(md: &mut String, s: &Setup<'_>, results: &Results) {
+fn ratio_tables(md: &mut String, s: &Setup<'_>, results: &Results, level: &str) {
     let limit = s.servers.iter().find(|sv| sv.role == Role::Limit);
     let peers: Vec<&Server> = s
         .servers
@@ -220,18 +319,18 @@ fn ratio_tables(md: &mut String, s: &Setup<'_>, results: &Results) {
     if !throughput_columns.is_empty() {
         let _ = writeln!(
             md,
-            "\n### Throughput ratios (higher is better for the first)\n"
+            "\n{level} Throughput ratios (higher is better for the first)\n"
         );
-        ratio_table(md, s, &throughput_columns, |cell, server| {
+        ratio_table(md, s, results, &throughput_columns, |cell, server| {
             results.throughput(cell, server).map(|t| t.median)
         });
     }
     if !cpu_columns.is_empty() {
         let _ = writeln!(
             md,
-            "\n### Server CPU per message ratios (lower is better for the first)\n"
+            "\n{level} Server CPU per message ratios (lower is better for the first)\n"
         );
-        ratio_table(md, s, &cpu_columns, |cell, server| {
+        ratio_table(md, s, results, &cpu_columns, |cell, server| {
             results.cpu_per_msg(cell, server).map(|c| c.median)
         });
     }
@@ -240,6 +339,7 @@ fn ratio_tables(md: &mut String, s: &Setup<'_>, results: &Results) {
 fn ratio_table(
     md: &mut String,
     s: &Setup<'_>,
+    results: &Results,
     columns: &[RatioColumn<'_>],
     figure: impl Fn(&Cell, &Server) -> Option<f64>,
 ) {
@@ -256,8 +356,12 @@ fn ratio_table(
     for cell in s.cells {
         let _ = write!(md, "| {} |", cell.label());
         for (i, c) in columns.iter().enumerate() {
+            // A compressing server against one that sent plain compares
+            // two different workloads: left out.
+            let comparable =
+                !cell.deflate || results.compressed(cell, c.a) == results.compressed(cell, c.b);
             match (figure(cell, c.a), figure(cell, c.b)) {
-                (Some(a), Some(b)) if b > 0.0 && a > 0.0 => {
+                (Some(a), Some(b)) if b > 0.0 && a > 0.0 && comparable => {
                     logs[i].push((a / b).ln());
                     let _ = write!(md, " {:.2}× |", a / b);
                 }
@@ -278,27 +382,44 @@ fn ratio_table(
     md.push('\n');
 }
 
-fn memory_table(md: &mut String, s: &Setup<'_>, results: &Results) {
+fn memory_table(md: &mut String, s: &Setup<'_>, results: &Results, deflate: bool, level: &str) {
     let _ = writeln!(
         md,
-        "\n### Server memory per connection (KiB of RSS, {} connections)\n",
+        "\n{level} Server memory per connection{} (KiB of RSS, {} connections)\n",
+        if deflate {
+            ", permessage-deflate offered"
+        } else {
+            ""
+        },
         s.memory_connections
     );
     let _ = writeln!(
         md,
         "(RSS with every connection open, minus RSS before the first; after each \
-         connection echoed one message and 1 s passed.)\n"
+         connection echoed one message and 1 s passed.{})\n",
+        if deflate {
+            " The messages are JSON text, compressed where the server agreed (see \
+             \"Negotiated\"); a 16 B message is under sockudo-ws's threshold and goes \
+             back plain."
+        } else {
+            ""
+        }
     );
+    let (small, large) = if deflate {
+        ("16 B JSON", "64 KiB JSON")
+    } else {
+        ("16 B", "64 KiB")
+    };
     let _ = writeln!(
         md,
-        "| server | idle | after one 16 B echo | after one 64 KiB echo |"
+        "| server | idle | after one {small} echo | after one {large} echo |"
     );
     let _ = writeln!(md, "|---|---:|---:|---:|");
     for server in s.servers {
         let figures = [
-            results.memory_figure(server, |r| r.idle_kib_per_conn),
-            results.memory_figure(server, |r| r.after_16b_kib_per_conn),
-            results.memory_figure(server, |r| r.after_64k_kib_per_conn),
+            results.memory_figure(server, deflate, |r| r.idle_kib_per_conn),
+            results.memory_figure(server, deflate, |r| r.after_16b_kib_per_conn),
+            results.memory_figure(server, deflate, |r| r.after_64k_kib_per_conn),
         ];
         let _ = write!(md, "| {} |", server.short);
         for f in figures {
@@ -307,7 +428,7 @@ fn memory_table(md: &mut String, s: &Setup<'_>, results: &Results) {
                     let _ = write!(md, " {} |", spread(f, kib));
                 }
                 None => {
-                    let _ = write!(md, " {} |", failure(results.memory_error(server)));
+                    let _ = write!(md, " {} |", failure(results.memory_error(server, deflate)));
                 }
             }
         }
