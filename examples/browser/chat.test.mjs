@@ -55,6 +55,11 @@ async function user(name) {
   page.setDefaultTimeout(WAIT);
   page.on("pageerror", (e) => pageErrors.push(`${name}: ${e.message}`));
   page.user = name;
+  // The 101's headers, as the browser received them (DevTools protocol).
+  page.handshakes = [];
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("Network.enable");
+  cdp.on("Network.webSocketHandshakeResponseReceived", (e) => page.handshakes.push(e.response));
   pages.add(page);
   await page.goto(url);
   return page;
@@ -175,6 +180,21 @@ await step("2. alice and bob chat both ways; each line arrives once on each page
     check(`${page.user}: no line arrived twice`, dups.length === 0, `repeated: ${JSON.stringify(dups)}`);
   }
   await shot(bob, "2-bob-chatting.png", "bob's page: the two messages, once each");
+
+  // permessage-deflate: negotiated on both sockets, and a line long
+  // enough to be compressed (the server sends short ones as they are)
+  // still arrives whole.
+  for (const page of [alice, bob]) {
+    const hs = page.handshakes.at(-1);
+    const header = hs && Object.entries(hs.headers).find(([k]) => k.toLowerCase() === "sec-websocket-extensions");
+    check(`${page.user}: the 101 answers permessage-deflate`, !!header && header[1].startsWith("permessage-deflate"),
+      header ? header[1] : `headers: ${JSON.stringify(hs && hs.headers)}`);
+    const ext = await page.evaluate(() => ws.extensions);
+    check(`${page.user}: the page's socket runs permessage-deflate`, ext.includes("permessage-deflate"), ext);
+  }
+  const long = ("compressible " + "the quick brown fox jumps over the lazy dog; ".repeat(30)).trim();
+  await say(alice, long);
+  check("bob gets a long compressed line whole", await waitLine(bob, `alice: ${long}`));
 });
 
 await step("3. carol clicks Join three times and submits twice more: one socket", async () => {

@@ -4,7 +4,9 @@
 //! Input layout (see `Plan::parse`):
 //! - bytes 0–1: `max_payload` (big-endian; top bit set: no limit, else the
 //!   low 10 bits, 0..=1023);
-//! - byte 2: low 4 bits the number of read steps, bit 4 echo messages back;
+//! - byte 2: low 4 bits the number of read steps, bit 4 echo messages back,
+//!   bit 5 permessage-deflate on (no context takeover), bit 6 with the
+//!   client keeping its context;
 //! - one byte per read step: low 2 bits how the read is fed (`receive`,
 //!   `receive_from` with a reused buffer, `read_buf` + `process`), the
 //!   high 6 bits its length (0..=63); the steps repeat until the stream
@@ -26,7 +28,7 @@
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use wsroute::Message;
-use wsroute::proto::{Event, ServerConnection};
+use wsroute::proto::{DeflateConfig, DeflateParams, Event, ServerConnection};
 
 #[derive(Debug, Clone, Copy)]
 enum Feed {
@@ -39,6 +41,7 @@ enum Feed {
 struct Plan<'a> {
     max_payload: Option<u64>,
     echo: bool,
+    deflate: Option<DeflateParams>,
     steps: Vec<(Feed, usize)>,
     stream: &'a [u8],
 }
@@ -64,6 +67,12 @@ impl<'a> Plan<'a> {
         Some(Self {
             max_payload,
             echo: flags & 0x10 != 0,
+            deflate: (flags & 0x20 != 0).then_some(DeflateParams {
+                server_no_context_takeover: true,
+                client_no_context_takeover: flags & 0x40 == 0,
+                server_max_window_bits: 15,
+                client_max_window_bits: 15,
+            }),
             steps,
             stream,
         })
@@ -86,8 +95,20 @@ fn drain(ws: &mut ServerConnection, echo: bool, events: &mut Vec<Event>) {
     }
 }
 
-fn run_chunked(plan: &Plan<'_>) -> (Vec<Event>, Vec<u8>, ServerConnection) {
+fn connection(plan: &Plan<'_>) -> ServerConnection {
     let mut ws = ServerConnection::new(plan.max_payload);
+    if let Some(params) = plan.deflate {
+        let config = DeflateConfig {
+            min_size: 0,
+            ..DeflateConfig::default()
+        };
+        ws.enable_deflate(params, &config);
+    }
+    ws
+}
+
+fn run_chunked(plan: &Plan<'_>) -> (Vec<Event>, Vec<u8>, ServerConnection) {
+    let mut ws = connection(plan);
     let mut events = Vec::new();
     let mut reused = BytesMut::new();
     let mut rest = plan.stream;
@@ -133,7 +154,7 @@ fn run_chunked(plan: &Plan<'_>) -> (Vec<Event>, Vec<u8>, ServerConnection) {
 }
 
 fn run_whole(plan: &Plan<'_>) -> (Vec<Event>, Vec<u8>) {
-    let mut ws = ServerConnection::new(plan.max_payload);
+    let mut ws = connection(plan);
     let mut events = Vec::new();
     ws.receive(plan.stream);
     drain(&mut ws, plan.echo, &mut events);
@@ -145,13 +166,18 @@ fn run_whole(plan: &Plan<'_>) -> (Vec<Event>, Vec<u8>) {
     (events, ws.take_output())
 }
 
-/// A server frame in the output: opcode and payload.
-fn output_frames(mut out: &[u8]) -> Vec<(u8, &[u8])> {
+/// A server frame in the output: opcode and payload. RSV1 (compressed)
+/// may be set on data frames when permessage-deflate is on, nothing else.
+fn output_frames(mut out: &[u8], deflate: bool) -> Vec<(u8, &[u8])> {
     let mut frames = Vec::new();
     while !out.is_empty() {
         assert!(out.len() >= 2, "truncated frame header in output");
         let opcode = out[0] & 0x0f;
-        assert_eq!(out[0] & 0x70, 0, "server set RSV bits");
+        let rsv = out[0] & 0x70;
+        assert!(
+            rsv == 0 || rsv == 0x40 && deflate && opcode <= 2,
+            "server set RSV bits {rsv:#x} on opcode {opcode}"
+        );
         assert_eq!(out[1] & 0x80, 0, "server masked a frame");
         let (len, at) = match out[1] & 0x7f {
             126 => (u64::from(u16::from_be_bytes([out[2], out[3]])), 4),
@@ -236,7 +262,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 
-    let frames = output_frames(&out);
+    let frames = output_frames(&out, plan.deflate.is_some());
     match events.last() {
         Some(Event::Error(e)) => {
             let code = e.close_code();

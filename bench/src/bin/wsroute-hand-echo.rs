@@ -46,6 +46,36 @@ fn stats_route(sockets: WebSockets) -> axum::routing::MethodRouter {
     })
 }
 
+/// The default config, with permessage-deflate changed by the
+/// environment, so one benchmark run can put other compression settings
+/// beside `examples/echo`'s defaults: `WSROUTE_DEFLATE_LEVEL` (0–9),
+/// `WSROUTE_DEFLATE_TAKEOVER=1` (context takeover both ways),
+/// `WSROUTE_DEFLATE_MIN_SIZE` (bytes), `WSROUTE_DEFLATE=0` (off).
+fn config_from_env() -> Config {
+    let var = |name: &str| std::env::var(name).ok();
+    let number = |name: &str| {
+        var(name).map(|v| {
+            v.parse::<u64>()
+                .unwrap_or_else(|_| panic!("{name} is not a number: {v}"))
+        })
+    };
+    if var("WSROUTE_DEFLATE").as_deref() == Some("0") {
+        return Config::default().compression(false);
+    }
+    let mut deflate = wsroute::proto::DeflateConfig::default();
+    if let Some(level) = number("WSROUTE_DEFLATE_LEVEL") {
+        deflate.level = level.min(9) as u32;
+    }
+    if let Some(min) = number("WSROUTE_DEFLATE_MIN_SIZE") {
+        deflate.min_size = min as usize;
+    }
+    if var("WSROUTE_DEFLATE_TAKEOVER").as_deref() == Some("1") {
+        deflate.server_context_takeover = true;
+        deflate.client_context_takeover = true;
+    }
+    Config::default().deflate(deflate)
+}
+
 fn main() -> io::Result<()> {
     server::run(
         "wsroute-hand-echo",
@@ -53,7 +83,7 @@ fn main() -> io::Result<()> {
             // wsroute::serve sets TCP_NODELAY itself, so `--no-nodelay`
             // does not apply; the runtime flavor does.
             let _ = args;
-            let sockets = WebSockets::new(Config::default());
+            let sockets = WebSockets::new(config_from_env());
             let app = axum::Router::new().websocket::<Echo>(&sockets);
             let app = app.route("/stats", stats_route(sockets.clone()));
             wsroute::serve(listener, app, &sockets, std::future::pending()).await
