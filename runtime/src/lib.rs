@@ -87,6 +87,17 @@
 //! [`WebSockets::shutdown`] returns within about `close_timeout` whatever
 //! the peers do. The README's "Production" section says more of each.
 //!
+//! # Compression
+//!
+//! permessage-deflate (RFC 7692) is agreed with every client that offers
+//! it, as browsers do; [`Config::compression`] and the attribute key
+//! `compression = false` turn it off. By default neither side keeps its
+//! compression context between messages, so an idle connection holds no
+//! zlib state; [`Config::deflate`] takes a [`proto::DeflateConfig`] with
+//! context takeover, windows, the zlib level (1 by default) and the size
+//! below which messages go uncompressed (64 B). `max_payload` limits the
+//! inflated size. The README's "Compression" section has the figures.
+//!
 //! # Cargo features
 //! - `enforce-ws-spec` — Crow's `CROW_ENFORCE_WS_SPEC`: refuse unmasked
 //!   client frames (close 1002). Off by default, as in Crow, which accepts
