@@ -125,6 +125,7 @@ pub use api::error::{CloseReason, Error, ErrorKind};
 pub use api::json::{FromMessage, Json};
 pub use api::route::Route;
 pub use api::send_error::SendError;
+pub use api::topics::Published;
 pub use api::websockets::WebSockets;
 pub use http::mount::RouterExt;
 pub use http::request::Request;

@@ -12,6 +12,7 @@ use futures_util::task::AtomicWaker;
 use tokio::sync::Notify;
 
 use super::send_error::SendError;
+use super::topics::{self, Published, Topics};
 use crate::api::config::SlowConsumer;
 use crate::proto::{CloseCode, MAX_CONTROL_PAYLOAD};
 use crate::proto::{Message, Utf8Bytes};
@@ -44,6 +45,8 @@ struct Shared {
     remote_addr: Option<SocketAddr>,
     subprotocol: Option<Box<str>>,
     limits: SendLimits,
+    /// The server's topics, for subscribe and publish.
+    topics: Arc<Topics>,
     queue: Mutex<SendQueue>,
     /// Producers waiting in [`Connection::ready`] for room in the queue.
     room: Notify,
@@ -81,6 +84,11 @@ pub(crate) struct SendQueue {
     waiting: bool,
     /// A send overflowed the queue under [`SlowConsumer::Close`].
     slow: bool,
+    /// The topics subscribed to, to leave when the connection ends. Kept
+    /// under this lock (not the registry's) so that the end of the
+    /// connection and a subscribe racing it agree: see
+    /// [`Connection::subscribe`].
+    topics: Vec<Arc<str>>,
 }
 
 /// The send-side limits of a connection, from the [`Config`](crate::Config).
@@ -110,6 +118,8 @@ pub(crate) enum Command {
     Ping(Bytes),
     Pong(Bytes),
     Close(CloseCode, String),
+    /// A whole frame encoded once for many connections (a publish).
+    Frame(Bytes),
     /// The queue overflowed under [`SlowConsumer::Close`]: close with 1008
     /// and report it.
     SlowConsumer,
@@ -121,6 +131,7 @@ impl Connection {
         remote_addr: Option<SocketAddr>,
         subprotocol: Option<&str>,
         limits: SendLimits,
+        topics: Arc<Topics>,
     ) -> Self {
         Self {
             shared: Arc::new(Shared {
@@ -128,6 +139,7 @@ impl Connection {
                 remote_addr,
                 subprotocol: subprotocol.map(Into::into),
                 limits,
+                topics,
                 queue: Mutex::new(SendQueue::default()),
                 room: Notify::new(),
                 // The task starts busy (running `open`); it drains the
@@ -181,6 +193,91 @@ impl Connection {
     pub fn send(&self, message: Message) -> Result<(), SendError> {
         let len = message.len();
         self.push(len, Command::Message(message))
+    }
+
+    /// Subscribes this connection to `topic`: from now on it gets what is
+    /// [`publish`](Self::publish)ed there, until it
+    /// [`unsubscribe`](Self::unsubscribe)s or ends — a connection leaves
+    /// all its topics by itself when it ends. Returns `Ok(false)` if it was
+    /// subscribed already, [`SendError::Closed`] once it is closing.
+    ///
+    /// A topic is any string; it exists while someone subscribes to it.
+    ///
+    /// ```no_run
+    /// use wsroute::{Connection, Message};
+    ///
+    /// #[derive(Default)]
+    /// struct Room;
+    ///
+    /// #[wsroute::websocket_route("/room")]
+    /// impl Room {
+    ///     async fn open(&mut self, conn: &Connection) {
+    ///         let _ = conn.subscribe("lobby");
+    ///     }
+    ///     async fn message(&mut self, conn: &Connection, msg: Message) {
+    ///         // Everyone in the lobby but the sender.
+    ///         conn.publish("lobby", msg);
+    ///     }
+    /// }
+    /// ```
+    pub fn subscribe(&self, topic: &str) -> Result<bool, SendError> {
+        let mut map = self.shared.topics.write();
+        let mut queue = self.lock();
+        // Checked under both locks: `mark_closed` sets `closed` before it
+        // takes the list of topics to leave, so a subscribe either comes
+        // before (and is left) or sees `closed`.
+        if queue.closed {
+            return Err(SendError::Closed);
+        }
+        let key = match map.get_key_value(topic) {
+            Some((_, subscribers)) if subscribers.contains_key(&self.shared.id) => {
+                return Ok(false);
+            }
+            Some((key, _)) => Arc::clone(key),
+            None => Arc::from(topic),
+        };
+        queue.topics.push(Arc::clone(&key));
+        map.entry(key)
+            .or_default()
+            .insert(self.shared.id, self.clone());
+        Ok(true)
+    }
+
+    /// Leaves `topic`; returns whether this connection was subscribed.
+    pub fn unsubscribe(&self, topic: &str) -> bool {
+        let mut map = self.shared.topics.write();
+        let mut queue = self.lock();
+        if let Some(i) = queue.topics.iter().position(|t| **t == *topic) {
+            queue.topics.swap_remove(i);
+        }
+        topics::remove(&mut map, topic, self.shared.id)
+    }
+
+    /// Sends `message` to every subscriber of `topic` but this connection
+    /// (subscribed or not): see [`WebSockets::publish`](crate::WebSockets::publish),
+    /// which sends to all.
+    pub fn publish(&self, topic: &str, message: impl Into<Message>) -> Published {
+        let frame = topics::encode(&message.into());
+        self.shared
+            .topics
+            .publish(topic, &frame, Some(self.shared.id))
+    }
+
+    /// Publishes `value` as a JSON text message to every subscriber of
+    /// `topic` but this connection; fails with [`SendError::Json`] if
+    /// `value` cannot be serialized.
+    pub fn publish_json<T: serde::Serialize + ?Sized>(
+        &self,
+        topic: &str,
+        value: &T,
+    ) -> Result<Published, SendError> {
+        let text = serde_json::to_string(value).map_err(|e| SendError::Json(e.to_string()))?;
+        Ok(self.publish(topic, Message::Text(text.into())))
+    }
+
+    /// Queues a frame encoded once for many connections.
+    pub(crate) fn send_frame(&self, frame: Bytes) -> Result<(), SendError> {
+        self.push(frame.len(), Command::Frame(frame))
     }
 
     /// Sends a ping (payload at most 125 bytes).
@@ -422,6 +519,10 @@ impl Connection {
             queue.waiting = false;
             self.shared.room.notify_waiters();
         }
+        let topics = std::mem::take(&mut queue.topics);
+        // The registry comes before the queue in the lock order.
+        drop(queue);
+        self.shared.topics.leave(self.shared.id, topics);
     }
 
     /// Whether a send overflowed the queue under [`SlowConsumer::Close`].
@@ -458,7 +559,7 @@ mod tests {
 
     #[test]
     fn sends_queue_until_the_bound_then_refuse() {
-        let conn = Connection::new(1, None, None, SendLimits::queue(10));
+        let conn = Connection::new(1, None, None, SendLimits::queue(10), Arc::default());
         conn.send_binary(vec![0u8; 6]).unwrap();
         assert_eq!(
             conn.send_text("12345"),
@@ -481,7 +582,7 @@ mod tests {
 
     #[test]
     fn a_message_larger_than_the_bound_goes_on_an_empty_queue_only() {
-        let conn = Connection::new(1, None, None, SendLimits::queue(10));
+        let conn = Connection::new(1, None, None, SendLimits::queue(10), Arc::default());
         conn.send_binary(vec![0u8; 100]).unwrap();
         assert_eq!(conn.send_text("x"), Err(SendError::QueueFull { limit: 10 }));
     }
@@ -494,8 +595,8 @@ mod tests {
             slow_consumer,
             budget: Arc::clone(&budget),
         };
-        let a = Connection::new(1, None, None, limits(SlowConsumer::Error));
-        let b = Connection::new(2, None, None, limits(SlowConsumer::Close));
+        let a = Connection::new(1, None, None, limits(SlowConsumer::Error), Arc::default());
+        let b = Connection::new(2, None, None, limits(SlowConsumer::Close), Arc::default());
         a.send_binary(vec![0u8; 80]).unwrap();
         assert!(b.send_binary(vec![0u8; 30]).is_err());
         // Under `Close`, the refusal closes b: one close command queued.
@@ -522,7 +623,7 @@ mod tests {
             slow_consumer: SlowConsumer::Close,
             budget: Arc::new(Budget::new(10)),
         };
-        let conn = Connection::new(1, None, None, limits);
+        let conn = Connection::new(1, None, None, limits, Arc::default());
         let sent = conn
             .send_when_ready(Message::Binary(vec![0u8; 20].into()))
             .await;
@@ -532,7 +633,7 @@ mod tests {
 
     #[test]
     fn sends_after_close_are_errors() {
-        let conn = Connection::new(1, None, None, SendLimits::queue(1 << 20));
+        let conn = Connection::new(1, None, None, SendLimits::queue(1 << 20), Arc::default());
         conn.close(CloseCode::NORMAL, "bye").unwrap();
         assert_eq!(conn.send_text("x"), Err(SendError::Closed));
         assert_eq!(conn.close(CloseCode::NORMAL, ""), Err(SendError::Closed));
@@ -541,7 +642,7 @@ mod tests {
 
     #[test]
     fn oversized_control_payloads_are_refused() {
-        let conn = Connection::new(1, None, None, SendLimits::queue(1 << 20));
+        let conn = Connection::new(1, None, None, SendLimits::queue(1 << 20), Arc::default());
         assert_eq!(
             conn.send_ping(vec![0u8; 126]),
             Err(SendError::ControlPayloadTooLong(126))

@@ -12,4 +12,5 @@ pub(crate) mod error;
 pub(crate) mod json;
 pub(crate) mod route;
 pub(crate) mod send_error;
+pub(crate) mod topics;
 pub(crate) mod websockets;

@@ -12,6 +12,9 @@ use tokio_util::task::TaskTracker;
 
 use super::config::Config;
 use super::connection::Connection;
+use super::send_error::SendError;
+use super::topics::{self, Published, Topics};
+use crate::proto::Message;
 use crate::task::budget::Budget;
 use crate::task::keepalive::Wheel;
 
@@ -52,6 +55,8 @@ pub(crate) struct Inner {
     pub(crate) wheel: Arc<Wheel>,
     pub(crate) next_id: AtomicU64,
     live: Mutex<Live>,
+    /// Who subscribes to what.
+    pub(crate) topics: Arc<Topics>,
     pub(crate) connections: TaskTracker,
 }
 
@@ -110,6 +115,7 @@ impl WebSockets {
                 config,
                 next_id: AtomicU64::new(1),
                 live: Mutex::new(Live::default()),
+                topics: Arc::default(),
                 connections: TaskTracker::new(),
             }),
         }
@@ -153,6 +159,59 @@ impl WebSockets {
     /// How many connections are open (upgraded and not yet past `close`).
     pub fn open_connections(&self) -> usize {
         self.inner.connections.len()
+    }
+
+    /// Sends `message` to every subscriber of `topic` (see
+    /// [`Connection::subscribe`]), from any task, handler or not; returns
+    /// how many got it queued and how many were skipped.
+    ///
+    /// The message is encoded once, into one buffer that every
+    /// subscriber's queue shares. It never waits: a subscriber whose send
+    /// queue is full is skipped under [`SlowConsumer::Error`](crate::SlowConsumer::Error),
+    /// and closed with 1008 under [`SlowConsumer::Close`](crate::SlowConsumer::Close).
+    /// Messages one task publishes to a topic reach each subscriber in the
+    /// order published, in line with what is sent to that subscriber
+    /// directly. Compression is not applied to published messages: they go
+    /// out uncompressed, also to clients that negotiated permessage-deflate.
+    ///
+    /// ```no_run
+    /// # async fn tick(sockets: wsroute::WebSockets) {
+    /// let mut clock = tokio::time::interval(std::time::Duration::from_secs(1));
+    /// loop {
+    ///     clock.tick().await;
+    ///     let report = sockets.publish("clock", "tick");
+    ///     if report.skipped() > 0 {
+    ///         tracing::warn!(full = report.full, "slow clock subscribers");
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn publish(&self, topic: &str, message: impl Into<Message>) -> Published {
+        let frame = topics::encode(&message.into());
+        self.inner.topics.publish(topic, &frame, None)
+    }
+
+    /// Publishes `value` as a JSON text message to every subscriber of
+    /// `topic`; fails with [`SendError::Json`] if `value` cannot be
+    /// serialized.
+    pub fn publish_json<T: serde::Serialize + ?Sized>(
+        &self,
+        topic: &str,
+        value: &T,
+    ) -> Result<Published, SendError> {
+        let text = serde_json::to_string(value).map_err(|e| SendError::Json(e.to_string()))?;
+        Ok(self.publish(topic, Message::Text(text.into())))
+    }
+
+    /// How many connections subscribe to `topic`.
+    pub fn subscribers(&self, topic: &str) -> usize {
+        self.inner.topics.read().get(topic).map_or(0, |s| s.len())
+    }
+
+    /// How many topics have at least one subscriber: a topic is gone once
+    /// its last subscriber leaves or ends.
+    pub fn topic_count(&self) -> usize {
+        self.inner.topics.read().len()
     }
 }
 

@@ -86,7 +86,13 @@ impl WebSockets {
             slow_consumer: config.get_slow_consumer(),
             budget: Arc::clone(&self.inner.budget),
         };
-        let conn = Connection::new(id, remote_addr, protocol, limits);
+        let conn = Connection::new(
+            id,
+            remote_addr,
+            protocol,
+            limits,
+            Arc::clone(&self.inner.topics),
+        );
         let keepalive = (!config.get_ping_interval().is_zero()).then(|| KeepaliveSettings {
             wheel: Arc::clone(&self.inner.wheel),
             interval: config.get_ping_interval(),

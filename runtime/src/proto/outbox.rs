@@ -53,6 +53,21 @@ impl Outbox {
         }
     }
 
+    /// Queues one whole frame encoded elsewhere (see [`encode_frame`]),
+    /// as it is: a small one is copied into the tail with its neighbours,
+    /// a large one queued as the caller's `Bytes`, uncopied.
+    pub(crate) fn push_encoded(&mut self, frame: Bytes) {
+        self.len += frame.len();
+        if frame.len() < COPY_BELOW {
+            self.tail.extend_from_slice(&frame);
+        } else {
+            if !self.tail.is_empty() {
+                self.chunks.push_back(self.tail.split().freeze());
+            }
+            self.chunks.push_back(frame);
+        }
+    }
+
     /// Bytes waiting to be written.
     pub(crate) fn len(&self) -> usize {
         self.len
@@ -131,6 +146,25 @@ impl Outbox {
     }
 }
 
+/// Encodes one whole, unmasked, uncompressed server frame (header and
+/// payload in one buffer): for a message sent as it is to many
+/// connections, whatever each negotiated (RSV1 is per message, so an
+/// uncompressed frame is valid on a connection with permessage-deflate,
+/// and leaves its compressor's context alone).
+pub(crate) fn encode_frame(opcode: OpCode, payload: &[u8]) -> Bytes {
+    let header = FrameHeader {
+        fin: true,
+        rsv: 0,
+        opcode,
+        mask: None,
+        payload_len: payload.len() as u64,
+    };
+    let mut buf = BytesMut::with_capacity(header.encoded_len() + payload.len());
+    header.encode(&mut buf);
+    buf.extend_from_slice(payload);
+    buf.freeze()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,5 +207,26 @@ mod tests {
             o.advance(step);
         }
         assert_eq!(written, expected);
+    }
+
+    #[test]
+    fn pre_encoded_frames_keep_their_order_and_large_ones_their_allocation() {
+        let small = encode_frame(OpCode::Text, b"hi");
+        assert_eq!(&small[..], [0x81, 2, b'h', b'i']);
+        let big = encode_frame(OpCode::Binary, &vec![7u8; COPY_BELOW]);
+        let mut o = Outbox::default();
+        o.push_frame(OpCode::Text, Bytes::from_static(b"a"));
+        o.push_encoded(small.clone());
+        o.push_encoded(big.clone());
+        o.push_frame(OpCode::Text, Bytes::from_static(b"b"));
+        let mut expected = vec![0x81, 1, b'a'];
+        expected.extend_from_slice(&small);
+        expected.extend_from_slice(&big);
+        expected.extend_from_slice(&[0x81, 1, b'b']);
+        assert_eq!(vectored(&o), expected);
+        assert_eq!(o.len(), expected.len());
+        let mut slices = [IoSlice::new(&[]); 4];
+        assert_eq!(o.chunks_vectored(&mut slices), 3);
+        assert_eq!(slices[1].as_ptr(), big.as_ptr(), "queued uncopied");
     }
 }

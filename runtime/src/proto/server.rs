@@ -387,6 +387,17 @@ impl ServerConnection {
         Ok(())
     }
 
+    /// Queues a frame encoded once for many connections by
+    /// [`encode_frame`](super::outbox::encode_frame): one whole, unmasked,
+    /// uncompressed data frame, queued as it is. It bypasses the
+    /// permessage-deflate compressor, which is fine: an uncompressed
+    /// message does not touch the compression context.
+    pub(crate) fn send_encoded(&mut self, frame: Bytes) -> Result<(), QueueError> {
+        self.check_open()?;
+        self.outbox.push_encoded(frame);
+        Ok(())
+    }
+
     /// Queues a ping (at most 125 bytes of payload).
     pub fn send_ping(&mut self, payload: Bytes) -> Result<(), QueueError> {
         self.send_control(OpCode::Ping, payload)

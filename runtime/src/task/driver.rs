@@ -433,6 +433,7 @@ fn apply_sends(conn: &Connection, proto: &mut ServerConnection, may_idle: bool) 
                 Command::Message(message) => proto.send(message),
                 Command::Ping(payload) => proto.send_ping(payload),
                 Command::Pong(payload) => proto.send_pong(payload),
+                Command::Frame(frame) => proto.send_encoded(frame),
                 Command::Close(code, reason) => proto.close(code, &reason),
                 Command::SlowConsumer => proto.close(
                     CloseCode::POLICY_VIOLATION,
@@ -554,7 +555,7 @@ mod tests {
     fn spawn_route<R: Route>(route: R, early: &'static [u8]) -> (DuplexStream, JoinHandle<()>) {
         let (client, server) = tokio::io::duplex(1024);
         let task = tokio::spawn(async move {
-            let conn = Connection::new(1, None, None, SendLimits::queue(1 << 20));
+            let conn = Connection::new(1, None, None, SendLimits::queue(1 << 20), Arc::default());
             let early = Bytes::from_static(early);
             run(Buffered::new(server), early, route, conn, settings()).await;
         });
@@ -609,7 +610,7 @@ mod tests {
     #[test]
     fn the_connection_task_is_small() {
         let (_, server) = tokio::io::duplex(1);
-        let conn = Connection::new(1, None, None, SendLimits::queue(1 << 20));
+        let conn = Connection::new(1, None, None, SendLimits::queue(1 << 20), Arc::default());
         let task = run(Buffered::new(server), Bytes::new(), Echo, conn, settings());
         let size = std::mem::size_of_val(&task);
         eprintln!("driver future: {size} bytes");

@@ -1,0 +1,129 @@
+//! Topics on one node: which connections subscribe to what, and fan-out.
+//!
+//! Entry points: [`Connection::subscribe`](crate::Connection::subscribe),
+//! [`Connection::publish`](crate::Connection::publish) and
+//! [`WebSockets::publish`](crate::WebSockets::publish).
+//!
+//! One registry per [`WebSockets`](crate::WebSockets): a map from topic to
+//! its subscribers behind one `RwLock`, taken only by subscribe,
+//! unsubscribe, publish and a connection's end — never by a connection's
+//! task while it reads or writes frames. A publish encodes its message
+//! once, into one `Bytes` (header and payload), and queues a reference to
+//! it on each subscriber's send queue, under that subscriber's send-queue
+//! limit and slow-consumer policy: it never waits for a subscriber.
+//!
+//! Lock order: the registry, then a connection's queue.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use bytes::Bytes;
+
+use super::connection::Connection;
+use super::send_error::SendError;
+use crate::proto::{Message, OpCode, encode_frame};
+
+/// Topic → the connections subscribed to it, by id.
+pub(crate) type Subscribers = HashMap<Arc<str>, HashMap<u64, Connection>>;
+
+/// The topics of one [`WebSockets`](crate::WebSockets).
+#[derive(Default)]
+pub(crate) struct Topics {
+    map: RwLock<Subscribers>,
+}
+
+impl Topics {
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, Subscribers> {
+        // Every update under this lock is one insert or remove: a panic
+        // elsewhere cannot leave the map inconsistent.
+        self.map.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, Subscribers> {
+        self.map.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `frame` on every subscriber of `topic` but `skip`.
+    pub(crate) fn publish(&self, topic: &str, frame: &Bytes, skip: Option<u64>) -> Published {
+        let mut report = Published::default();
+        let map = self.read();
+        let Some(subscribers) = map.get(topic) else {
+            return report;
+        };
+        for (id, conn) in subscribers {
+            if Some(*id) == skip {
+                continue;
+            }
+            match conn.send_frame(frame.clone()) {
+                Ok(()) => report.delivered += 1,
+                Err(SendError::QueueFull { .. }) => report.full += 1,
+                Err(_) => report.closed += 1,
+            }
+        }
+        report
+    }
+
+    /// Takes `conn` out of `topics` (the ones it had subscribed to).
+    pub(crate) fn leave(&self, id: u64, topics: Vec<Arc<str>>) {
+        if topics.is_empty() {
+            return;
+        }
+        let mut map = self.write();
+        for topic in topics {
+            remove(&mut map, &topic, id);
+        }
+    }
+}
+
+/// Removes `id` from `topic`, and the topic once nobody is left on it.
+/// Returns whether `id` was subscribed.
+pub(crate) fn remove(map: &mut Subscribers, topic: &str, id: u64) -> bool {
+    let Some(subscribers) = map.get_mut(topic) else {
+        return false;
+    };
+    // Dropping the handle here is never the last one: its caller holds
+    // one too.
+    let was = subscribers.remove(&id).is_some();
+    if subscribers.is_empty() {
+        map.remove(topic);
+    }
+    was
+}
+
+/// Encodes `message` once, as a whole unmasked uncompressed frame.
+pub(crate) fn encode(message: &Message) -> Bytes {
+    let opcode = if message.is_binary() {
+        OpCode::Binary
+    } else {
+        OpCode::Text
+    };
+    encode_frame(opcode, message.as_bytes())
+}
+
+/// What became of one publish: how many subscribers got the message
+/// queued, and how many were skipped.
+///
+/// A subscriber is skipped, never waited for, when its send queue is
+/// full ([`Config::max_send_queue`](crate::Config::max_send_queue), or
+/// the server-wide [`max_buffered`](crate::Config::max_buffered)) — under
+/// [`SlowConsumer::Close`](crate::SlowConsumer::Close) that also closes it
+/// with 1008 — or when it is closing. "Delivered" means queued, as for
+/// [`Connection::send`](crate::Connection::send): written to the socket
+/// by the subscriber's task soon after.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Published {
+    /// Subscribers the message was queued for.
+    pub delivered: usize,
+    /// Subscribers skipped because their send queue was full.
+    pub full: usize,
+    /// Subscribers skipped because they are closing or closed.
+    pub closed: usize,
+}
+
+impl Published {
+    /// Subscribers skipped, full or closing.
+    pub fn skipped(&self) -> usize {
+        self.full + self.closed
+    }
+}
