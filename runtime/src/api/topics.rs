@@ -127,3 +127,105 @@ impl Published {
         self.full + self.closed
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::config::SlowConsumer;
+    use crate::api::connection::{Command, SendLimits};
+    use crate::task::budget::Budget;
+
+    fn member(topics: &Arc<Topics>, id: u64, limits: SendLimits) -> Connection {
+        Connection::new(id, None, None, limits, Arc::clone(topics))
+    }
+
+    /// The frames queued on `conn`, taken off its queue.
+    fn queued_frames(conn: &Connection) -> Vec<Bytes> {
+        let mut frames = Vec::new();
+        conn.drain(|commands| {
+            for command in commands.drain(..) {
+                if let Command::Frame(frame) = command {
+                    frames.push(frame);
+                }
+            }
+            (0, true, false)
+        });
+        frames
+    }
+
+    #[test]
+    fn one_publish_shares_one_allocation_among_the_subscribers() {
+        let topics = Arc::new(Topics::default());
+        let a = member(&topics, 1, SendLimits::queue(1 << 20));
+        let b = member(&topics, 2, SendLimits::queue(1 << 20));
+        let sender = member(&topics, 3, SendLimits::queue(1 << 20));
+        for conn in [&a, &b, &sender] {
+            assert_eq!(conn.subscribe("room"), Ok(true));
+        }
+        let payload = vec![7u8; 100_000];
+        let report = sender.publish("room", payload.clone());
+        assert_eq!(
+            report,
+            Published {
+                delivered: 2,
+                ..Published::default()
+            }
+        );
+        let (fa, fb) = (queued_frames(&a), queued_frames(&b));
+        assert_eq!((fa.len(), fb.len()), (1, 1));
+        assert_eq!(fa[0].as_ptr(), fb[0].as_ptr(), "one buffer, not a copy");
+        assert_eq!(fa[0].len(), 10 + payload.len(), "header and payload");
+        assert_eq!(&fa[0][..2], [0x82, 127]);
+        assert_eq!(&fa[0][10..], &payload[..]);
+        assert!(queued_frames(&sender).is_empty(), "the sender is skipped");
+    }
+
+    #[test]
+    fn subscribe_unsubscribe_and_the_end_of_a_connection_keep_the_map_exact() {
+        let topics = Arc::new(Topics::default());
+        let a = member(&topics, 1, SendLimits::queue(1 << 20));
+        let b = member(&topics, 2, SendLimits::queue(1 << 20));
+        assert_eq!(a.subscribe("x"), Ok(true));
+        assert_eq!(a.subscribe("x"), Ok(false));
+        a.subscribe("y").unwrap();
+        b.subscribe("y").unwrap();
+        assert_eq!(topics.read().len(), 2);
+        assert!(a.unsubscribe("x"));
+        assert!(!a.unsubscribe("x"));
+        assert!(
+            !topics.read().contains_key("x"),
+            "the last one out removes it"
+        );
+        a.mark_closed();
+        assert_eq!(topics.read()["y"].len(), 1);
+        assert_eq!(a.subscribe("z"), Err(SendError::Closed));
+        b.mark_closed();
+        assert!(topics.read().is_empty());
+        // Nothing left holds the handles: no cycle through the registry.
+        assert_eq!(Arc::strong_count(&topics), 3);
+        drop((a, b));
+        assert_eq!(Arc::strong_count(&topics), 1);
+    }
+
+    #[test]
+    fn a_full_subscriber_is_skipped_or_closed_never_waited_for() {
+        let topics = Arc::new(Topics::default());
+        let limits = |slow_consumer| SendLimits {
+            max_send_queue: 10,
+            slow_consumer,
+            budget: Arc::new(Budget::new(usize::MAX)),
+        };
+        let skipped = member(&topics, 1, limits(SlowConsumer::Error));
+        let closed = member(&topics, 2, limits(SlowConsumer::Close));
+        skipped.subscribe("t").unwrap();
+        closed.subscribe("t").unwrap();
+        let sockets_publish = |msg: &str| topics.publish("t", &encode(&msg.into()), None);
+        assert_eq!(sockets_publish("12345678").delivered, 2);
+        let report = sockets_publish("more");
+        assert_eq!((report.delivered, report.full, report.closed), (0, 2, 0));
+        assert!(closed.tripped_slow_consumer());
+        let report = sockets_publish("again");
+        assert_eq!((report.full, report.closed), (1, 1));
+        assert_eq!(report.skipped(), 2);
+    }
+}
