@@ -363,7 +363,12 @@ async fn a_subscriber_that_does_not_read_is_skipped_and_its_queue_stays_bounded(
     let queued = burst.iter().map(|r| r.delivered).sum::<usize>();
     assert!(queued <= 4, "{queued} queued past the bound");
     assert!(burst.iter().filter(|r| r.full == 1).count() >= 996);
+    eprintln!("{before} messages of 16 KiB queued before the first refusal");
+    // What the socket's buffers take, plus the queue's bound; far below
+    // the server's `max_buffered` budget (256 MiB), which an unbounded
+    // queue would fill first.
     assert!(before > 0);
+    assert!(before * 16 * 1024 < 48 << 20, "{before} queued");
     // The connection is still open: the default policy only refuses.
     assert_eq!(server.sockets.subscribers("t"), 1);
     assert_eq!(reports.last().unwrap().closed, 0);
