@@ -98,6 +98,16 @@
 //! below which messages go uncompressed (64 B). `max_payload` limits the
 //! inflated size. The README's "Compression" section has the figures.
 //!
+//! # Topics
+//!
+//! [`Connection::subscribe`] puts a connection on a topic (a string) until
+//! it [unsubscribes](Connection::unsubscribe) or ends;
+//! [`Connection::publish`] sends to every subscriber but the publisher,
+//! [`WebSockets::publish`] to all of them, from any task. A published
+//! message is encoded once and shared by every subscriber's queue; a
+//! subscriber that does not read is skipped or closed by its
+//! [`SlowConsumer`] policy, never waited for ([`Published`] counts both).
+//!
 //! # Cargo features
 //! - `enforce-ws-spec` — Crow's `CROW_ENFORCE_WS_SPEC`: refuse unmasked
 //!   client frames (close 1002). Off by default, as in Crow, which accepts
