@@ -472,3 +472,24 @@ async fn a_subscriber_with_permessage_deflate_gets_published_messages_and_keeps_
     assert_eq!(read_frame(&mut stream).await, (0x81, big.into_bytes()));
     round_trip(&mut stream, &mut ends, &text).await;
 }
+
+#[tokio::test]
+async fn subscribers_with_the_default_deflate_get_published_messages_compressed() {
+    let server = serve(Config::default()).await;
+    let offer = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
+    let (mut first, head) = raw_join(&server, "z", offer).await;
+    assert!(head.contains("server_no_context_takeover"), "{head}");
+    let (mut second, _) = raw_join(&server, "z", offer).await;
+    let (mut plain, _) = raw_join(&server, "z", "").await;
+    let text = "a message long enough to be compressed, repeated: ".repeat(20);
+    assert_eq!(server.sockets.publish("z", text.clone()).delivered, 3);
+    for stream in [&mut first, &mut second] {
+        let (first_byte, payload) = read_frame(stream).await;
+        assert_eq!(first_byte, 0xC1, "FIN, RSV1, text");
+        assert!(payload.len() < text.len() / 4);
+        // A fresh inflater for each message: no context is kept.
+        let mut inflater = Decompress::new_with_window_bits(false, 15);
+        assert_eq!(inflate(&mut inflater, &payload), text.as_bytes());
+    }
+    assert_eq!(read_frame(&mut plain).await, (0x81, text.into_bytes()));
+}

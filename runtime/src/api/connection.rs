@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 use super::send_error::SendError;
 use super::topics::{self, Published, Topics};
 use crate::api::config::SlowConsumer;
-use crate::proto::{CloseCode, MAX_CONTROL_PAYLOAD};
+use crate::proto::{CloseCode, DeflateConfig, DeflateParams, MAX_CONTROL_PAYLOAD};
 use crate::proto::{Message, Utf8Bytes};
 use crate::task::budget::Budget;
 
@@ -55,6 +55,9 @@ struct Shared {
     /// that misses it wakes the task for nothing); cleared under the lock,
     /// together with the check that nothing is queued.
     in_handler: AtomicBool,
+    /// How published messages reach this connection compressed (0: not
+    /// at all); see [`topics::shared_deflate`].
+    shared_deflate: u8,
     /// Why the task was woken: [`SENDS`] and/or [`SHUTDOWN`].
     signals: AtomicU8,
     /// The task's waker: one atomic slot, where a `Notify` would take a
@@ -140,6 +143,7 @@ impl Connection {
                 subprotocol: subprotocol.map(Into::into),
                 limits,
                 topics,
+                shared_deflate: 0,
                 queue: Mutex::new(SendQueue::default()),
                 room: Notify::new(),
                 // The task starts busy (running `open`); it drains the
@@ -257,10 +261,9 @@ impl Connection {
     /// (subscribed or not): see [`WebSockets::publish`](crate::WebSockets::publish),
     /// which sends to all.
     pub fn publish(&self, topic: &str, message: impl Into<Message>) -> Published {
-        let frame = topics::encode(&message.into());
         self.shared
             .topics
-            .publish(topic, &frame, Some(self.shared.id))
+            .publish(topic, &message.into(), Some(self.shared.id))
     }
 
     /// Publishes `value` as a JSON text message to every subscriber of
@@ -273,6 +276,19 @@ impl Connection {
     ) -> Result<Published, SendError> {
         let text = serde_json::to_string(value).map_err(|e| SendError::Json(e.to_string()))?;
         Ok(self.publish(topic, Message::Text(text.into())))
+    }
+
+    /// Lets publishes send this connection frames compressed once for
+    /// every connection with the same parameters (see
+    /// [`topics::shared_deflate`]). Before the handle is cloned.
+    pub(crate) fn set_deflate(&mut self, params: &DeflateParams, config: &DeflateConfig) {
+        let shared = Arc::get_mut(&mut self.shared).expect("set before the handle is shared");
+        shared.shared_deflate = topics::shared_deflate(params, config);
+    }
+
+    /// See [`set_deflate`](Self::set_deflate).
+    pub(crate) fn shared_deflate(&self) -> u8 {
+        self.shared.shared_deflate
     }
 
     /// Queues a frame encoded once for many connections.

@@ -11,6 +11,10 @@
 //! once, into one `Bytes` (header and payload), and queues a reference to
 //! it on each subscriber's send queue, under that subscriber's send-queue
 //! limit and slow-consumer policy: it never waits for a subscriber.
+//! Subscribers with permessage-deflate and no server context takeover
+//! share a second frame, compressed once per window size and level; those
+//! whose server keeps its context get the uncompressed one, which leaves
+//! that context alone.
 //!
 //! Lock order: the registry, then a connection's queue.
 
@@ -21,18 +25,36 @@ use bytes::Bytes;
 
 use super::connection::Connection;
 use super::send_error::SendError;
-use crate::proto::{Message, OpCode, encode_frame};
+use crate::proto::{DeflateConfig, DeflateParams, Message, OpCode, compress_fresh, encode_frame};
+
+/// RSV1: a compressed message (RFC 7692 §6).
+const RSV1: u8 = 0b100;
 
 /// Topic → the connections subscribed to it, by id.
 pub(crate) type Subscribers = HashMap<Arc<str>, HashMap<u64, Connection>>;
 
 /// The topics of one [`WebSockets`](crate::WebSockets).
-#[derive(Default)]
 pub(crate) struct Topics {
     map: RwLock<Subscribers>,
+    /// Published messages shorter than this go uncompressed to everyone.
+    min_compressed: usize,
+}
+
+impl Default for Topics {
+    fn default() -> Self {
+        Self::new(DeflateConfig::default().min_size)
+    }
 }
 
 impl Topics {
+    /// Messages shorter than `min_compressed` are never compressed.
+    pub(crate) fn new(min_compressed: usize) -> Self {
+        Self {
+            map: RwLock::default(),
+            min_compressed,
+        }
+    }
+
     pub(crate) fn read(&self) -> RwLockReadGuard<'_, Subscribers> {
         // Every update under this lock is one insert or remove: a panic
         // elsewhere cannot leave the map inconsistent.
@@ -43,18 +65,35 @@ impl Topics {
         self.map.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues `frame` on every subscriber of `topic` but `skip`.
-    pub(crate) fn publish(&self, topic: &str, frame: &Bytes, skip: Option<u64>) -> Published {
+    /// Queues `message` on every subscriber of `topic` but `skip`: one
+    /// uncompressed frame shared by all, except the subscribers that
+    /// compress from a fresh context ([`shared_deflate`]), which share one
+    /// compressed frame per window size and level.
+    pub(crate) fn publish(&self, topic: &str, message: &Message, skip: Option<u64>) -> Published {
         let mut report = Published::default();
         let map = self.read();
         let Some(subscribers) = map.get(topic) else {
             return report;
         };
+        let plain = encode(message);
+        let compress = message.len() >= self.min_compressed;
+        // At most a few: one per window size and level in use.
+        let mut compressed: Vec<(u8, Bytes)> = Vec::new();
         for (id, conn) in subscribers {
             if Some(*id) == skip {
                 continue;
             }
-            match conn.send_frame(frame.clone()) {
+            let key = conn.shared_deflate();
+            let frame = if key == 0 || !compress {
+                plain.clone()
+            } else if let Some((_, frame)) = compressed.iter().find(|(k, _)| *k == key) {
+                frame.clone()
+            } else {
+                let frame = compress_frame(message, key).unwrap_or_else(|| plain.clone());
+                compressed.push((key, frame.clone()));
+                frame
+            };
+            match conn.send_frame(frame) {
                 Ok(()) => report.delivered += 1,
                 Err(SendError::QueueFull { .. }) => report.full += 1,
                 Err(_) => report.closed += 1,
@@ -90,14 +129,40 @@ pub(crate) fn remove(map: &mut Subscribers, topic: &str, id: u64) -> bool {
     was
 }
 
-/// Encodes `message` once, as a whole unmasked uncompressed frame.
-pub(crate) fn encode(message: &Message) -> Bytes {
-    let opcode = if message.is_binary() {
+fn opcode(message: &Message) -> OpCode {
+    if message.is_binary() {
         OpCode::Binary
     } else {
         OpCode::Text
-    };
-    encode_frame(opcode, message.as_bytes())
+    }
+}
+
+/// Encodes `message` once, as a whole unmasked uncompressed frame.
+pub(crate) fn encode(message: &Message) -> Bytes {
+    encode_frame(opcode(message), 0, message.as_bytes())
+}
+
+/// Encodes `message` compressed from a fresh context with the window and
+/// level of `key` (see [`shared_deflate`]), if that makes it smaller.
+fn compress_frame(message: &Message, key: u8) -> Option<Bytes> {
+    let (bits, level) = (key & 0x0f, u32::from(key >> 4));
+    let payload = compress_fresh(level, bits, message.as_bytes())?;
+    Some(encode_frame(opcode(message), RSV1, &payload))
+}
+
+/// How a connection takes published messages compressed, in one byte: 0
+/// when they go to it uncompressed (no permessage-deflate, or a server
+/// that keeps its compression context, whose window a frame compressed
+/// elsewhere would not match, or an 8-bit window zlib cannot compress
+/// with); otherwise the window bits (9–15) in the low four bits and the
+/// zlib level (0–9) in the high four. Connections with the same key
+/// receive the same compressed bytes.
+pub(crate) fn shared_deflate(params: &DeflateParams, config: &DeflateConfig) -> u8 {
+    let bits = params.server_max_window_bits;
+    if !params.server_no_context_takeover || !(9..=15).contains(&bits) {
+        return 0;
+    }
+    bits | ((config.level.min(9) as u8) << 4)
 }
 
 /// What became of one publish: how many subscribers got the message
@@ -133,6 +198,7 @@ mod tests {
     use super::*;
     use crate::api::config::SlowConsumer;
     use crate::api::connection::{Command, SendLimits};
+    use crate::proto::DeflateParams;
     use crate::task::budget::Budget;
 
     fn member(topics: &Arc<Topics>, id: u64, limits: SendLimits) -> Connection {
@@ -219,7 +285,7 @@ mod tests {
         let closed = member(&topics, 2, limits(SlowConsumer::Close));
         skipped.subscribe("t").unwrap();
         closed.subscribe("t").unwrap();
-        let sockets_publish = |msg: &str| topics.publish("t", &encode(&msg.into()), None);
+        let sockets_publish = |msg: &str| topics.publish("t", &msg.into(), None);
         assert_eq!(sockets_publish("12345678").delivered, 2);
         let report = sockets_publish("more");
         assert_eq!((report.delivered, report.full, report.closed), (0, 2, 0));
@@ -227,5 +293,52 @@ mod tests {
         let report = sockets_publish("again");
         assert_eq!((report.full, report.closed), (1, 1));
         assert_eq!(report.skipped(), 2);
+    }
+
+    #[test]
+    fn subscribers_without_server_context_share_one_compressed_frame() {
+        let topics = Arc::new(Topics::default());
+        let params = |bits, no_takeover| DeflateParams {
+            server_no_context_takeover: no_takeover,
+            client_no_context_takeover: true,
+            server_max_window_bits: bits,
+            client_max_window_bits: 15,
+        };
+        let config = DeflateConfig::default();
+        let with = |id, params: DeflateParams| {
+            let mut conn = member(&topics, id, SendLimits::queue(1 << 20));
+            conn.set_deflate(&params, &config);
+            conn.subscribe("t").unwrap();
+            conn
+        };
+        let fresh = [with(1, params(15, true)), with(2, params(15, true))];
+        let smaller_window = with(3, params(10, true));
+        let takeover = with(4, params(15, false));
+        let plain = member(&topics, 5, SendLimits::queue(1 << 20));
+        plain.subscribe("t").unwrap();
+
+        let text = "compressible text, ".repeat(100);
+        assert_eq!(
+            topics.publish("t", &text.as_str().into(), None).delivered,
+            5
+        );
+        let [a, b] = fresh.each_ref().map(|c| queued_frames(c).remove(0));
+        assert_eq!(a.as_ptr(), b.as_ptr(), "compressed once for both");
+        assert_eq!(a[0], 0xC1, "FIN, RSV1, text");
+        assert!(a.len() < text.len() / 4);
+        let window_10 = queued_frames(&smaller_window).remove(0);
+        assert_eq!(window_10[0], 0xC1);
+        assert_ne!(
+            window_10.as_ptr(),
+            a.as_ptr(),
+            "another window, another frame"
+        );
+        let [t, p] = [&takeover, &plain].map(|c| queued_frames(c).remove(0));
+        assert_eq!(t.as_ptr(), p.as_ptr(), "the plain frame");
+        assert_eq!(&t[..], &encode(&text.as_str().into())[..]);
+
+        // Short messages go plain to everyone.
+        topics.publish("t", &"short".into(), None);
+        assert_eq!(&queued_frames(&fresh[0])[0][..], b"\x81\x05short");
     }
 }

@@ -13,8 +13,8 @@ use tokio_util::task::TaskTracker;
 use super::config::Config;
 use super::connection::Connection;
 use super::send_error::SendError;
-use super::topics::{self, Published, Topics};
-use crate::proto::Message;
+use super::topics::{Published, Topics};
+use crate::proto::{DeflateConfig, Message};
 use crate::task::budget::Budget;
 use crate::task::keepalive::Wheel;
 
@@ -108,6 +108,9 @@ impl Inner {
 impl WebSockets {
     /// Routes mounted through this value share `config`.
     pub fn new(config: Config) -> Self {
+        let min_compressed = config
+            .get_compression()
+            .map_or(DeflateConfig::default().min_size, |d| d.min_size);
         Self {
             inner: Arc::new(Inner {
                 budget: Arc::new(Budget::new(config.get_max_buffered())),
@@ -115,7 +118,7 @@ impl WebSockets {
                 config,
                 next_id: AtomicU64::new(1),
                 live: Mutex::new(Live::default()),
-                topics: Arc::default(),
+                topics: Arc::new(Topics::new(min_compressed)),
                 connections: TaskTracker::new(),
             }),
         }
@@ -171,8 +174,14 @@ impl WebSockets {
     /// and closed with 1008 under [`SlowConsumer::Close`](crate::SlowConsumer::Close).
     /// Messages one task publishes to a topic reach each subscriber in the
     /// order published, in line with what is sent to that subscriber
-    /// directly. Compression is not applied to published messages: they go
-    /// out uncompressed, also to clients that negotiated permessage-deflate.
+    /// directly.
+    ///
+    /// With permessage-deflate, a message of at least
+    /// [`min_size`](crate::proto::DeflateConfig::min_size) is compressed
+    /// once for all the subscribers whose server side keeps no context
+    /// (the default), once per window size in use; subscribers whose
+    /// server keeps its context ([`server_context_takeover`](crate::proto::DeflateConfig::server_context_takeover))
+    /// get it uncompressed, which RFC 7692 allows for any message.
     ///
     /// ```no_run
     /// # async fn tick(sockets: wsroute::WebSockets) {
@@ -187,8 +196,7 @@ impl WebSockets {
     /// # }
     /// ```
     pub fn publish(&self, topic: &str, message: impl Into<Message>) -> Published {
-        let frame = topics::encode(&message.into());
-        self.inner.topics.publish(topic, &frame, None)
+        self.inner.topics.publish(topic, &message.into(), None)
     }
 
     /// Publishes `value` as a JSON text message to every subscriber of

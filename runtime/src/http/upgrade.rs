@@ -86,13 +86,6 @@ impl WebSockets {
             slow_consumer: config.get_slow_consumer(),
             budget: Arc::clone(&self.inner.budget),
         };
-        let conn = Connection::new(
-            id,
-            remote_addr,
-            protocol,
-            limits,
-            Arc::clone(&self.inner.topics),
-        );
         let keepalive = (!config.get_ping_interval().is_zero()).then(|| KeepaliveSettings {
             wheel: Arc::clone(&self.inner.wheel),
             interval: config.get_ping_interval(),
@@ -104,6 +97,16 @@ impl WebSockets {
                 negotiate_deflate(offers.iter().map(HeaderValue::as_bytes), &deflate)?;
             Some((params, deflate, answer))
         });
+        let mut conn = Connection::new(
+            id,
+            remote_addr,
+            protocol,
+            limits,
+            Arc::clone(&self.inner.topics),
+        );
+        if let Some((params, config, _)) = &deflate {
+            conn.set_deflate(params, config);
+        }
         let answer = deflate
             .as_ref()
             .and_then(|(_, _, answer)| HeaderValue::from_str(answer).ok());

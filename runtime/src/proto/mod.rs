@@ -34,6 +34,7 @@ mod utf8;
 mod tests;
 
 pub use close::{CloseCode, CloseFrame, MAX_REASON_LEN};
+pub(crate) use deflate::codec::compress_fresh;
 pub use deflate::{DeflateConfig, DeflateParams, negotiate as negotiate_deflate};
 pub use error::{ProtocolError, QueueError};
 pub use frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode};

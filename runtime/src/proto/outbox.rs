@@ -146,15 +146,16 @@ impl Outbox {
     }
 }
 
-/// Encodes one whole, unmasked, uncompressed server frame (header and
-/// payload in one buffer): for a message sent as it is to many
-/// connections, whatever each negotiated (RSV1 is per message, so an
-/// uncompressed frame is valid on a connection with permessage-deflate,
-/// and leaves its compressor's context alone).
-pub(crate) fn encode_frame(opcode: OpCode, payload: &[u8]) -> Bytes {
+/// Encodes one whole, unmasked server frame (header and payload in one
+/// buffer), for a message sent as it is to many connections: with `rsv`
+/// 0 an uncompressed frame, valid whatever a connection negotiated (RSV1
+/// is per message), which leaves its compressor's context alone; with
+/// `rsv` 0b100 a payload compressed once for every connection without
+/// server context takeover and with the same window and level.
+pub(crate) fn encode_frame(opcode: OpCode, rsv: u8, payload: &[u8]) -> Bytes {
     let header = FrameHeader {
         fin: true,
-        rsv: 0,
+        rsv,
         opcode,
         mask: None,
         payload_len: payload.len() as u64,
@@ -211,9 +212,9 @@ mod tests {
 
     #[test]
     fn pre_encoded_frames_keep_their_order_and_large_ones_their_allocation() {
-        let small = encode_frame(OpCode::Text, b"hi");
+        let small = encode_frame(OpCode::Text, 0, b"hi");
         assert_eq!(&small[..], [0x81, 2, b'h', b'i']);
-        let big = encode_frame(OpCode::Binary, &vec![7u8; COPY_BELOW]);
+        let big = encode_frame(OpCode::Binary, 0, &vec![7u8; COPY_BELOW]);
         let mut o = Outbox::default();
         o.push_frame(OpCode::Text, Bytes::from_static(b"a"));
         o.push_encoded(small.clone());

@@ -121,13 +121,7 @@ impl Codec {
             // ours saw.
             return deflate(compressor, data);
         }
-        SHARED.with(|shared| {
-            let mut shared = shared.borrow_mut();
-            let compressor = shared.compressor(self.level, bits);
-            let out = deflate(compressor, data);
-            compressor.reset();
-            out.filter(|out| out.len() < data.len())
-        })
+        compress_fresh(self.level, bits, data)
     }
 
     /// Compressed bytes of the fragmented message arriving.
@@ -209,6 +203,20 @@ impl Codec {
         self.pending = Vec::new();
         self.pending_wire = 0;
     }
+}
+
+/// `data` compressed from a fresh context with this thread's compressor
+/// for `level` and `bits` (9–15), or `None` if that would not make it
+/// smaller: what a connection without server context takeover sends, the
+/// same bytes for every such connection with these parameters.
+pub(crate) fn compress_fresh(level: u32, bits: u8, data: &[u8]) -> Option<Vec<u8>> {
+    SHARED.with(|shared| {
+        let mut shared = shared.borrow_mut();
+        let compressor = shared.compressor(level, bits);
+        let out = deflate(compressor, data);
+        compressor.reset();
+        out.filter(|out| out.len() < data.len())
+    })
 }
 
 impl Shared {
