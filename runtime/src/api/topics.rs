@@ -102,7 +102,7 @@ impl Topics {
         report
     }
 
-    /// Takes `conn` out of `topics` (the ones it had subscribed to).
+    /// Takes connection `id` out of `topics` (the ones it subscribed to).
     pub(crate) fn leave(&self, id: u64, topics: Vec<Arc<str>>) {
         if topics.is_empty() {
             return;
