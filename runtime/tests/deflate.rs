@@ -2,12 +2,10 @@
 //! 127.0.0.1: what the handshake answers, compressed messages both ways,
 //! and a decompression bomb.
 
-use std::time::Duration;
-
 use axum::http::request::Parts;
 use axum::response::Response;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use wsroute::{Config, Connection, Error, Message, Route, RouterExt, WebSockets};
 
@@ -66,26 +64,6 @@ async fn upgrade(addr: std::net::SocketAddr, extensions: Option<&str>) -> (TcpSt
     (stream, head)
 }
 
-/// A masked client frame.
-fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
-    let key = [1, 2, 3, 4];
-    let mut out = vec![first];
-    match payload.len() {
-        n @ 0..=125 => out.push(0x80 | n as u8),
-        n @ 126..=0xFFFF => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&key);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-    out
-}
-
 /// Raw deflate with a sync flush, the trailer stripped (RFC 7692 §7.2.1).
 fn compress(data: &[u8]) -> Vec<u8> {
     let mut c = Compress::new_with_window_bits(Compression::new(6), false, 15);
@@ -103,25 +81,6 @@ fn inflate(payload: &[u8]) -> Vec<u8> {
         .decompress_vec(&input, &mut out, FlushDecompress::Sync)
         .unwrap();
     out
-}
-
-/// Reads one server frame: its first byte and payload.
-async fn read_frame(stream: &mut TcpStream) -> (u8, Vec<u8>) {
-    let read = async {
-        let mut head = [0u8; 2];
-        stream.read_exact(&mut head).await.unwrap();
-        let len = match head[1] & 0x7f {
-            126 => u64::from(stream.read_u16().await.unwrap()),
-            127 => stream.read_u64().await.unwrap(),
-            n => u64::from(n),
-        };
-        let mut payload = vec![0; len as usize];
-        stream.read_exact(&mut payload).await.unwrap();
-        (head[0], payload)
-    };
-    tokio::time::timeout(Duration::from_secs(10), read)
-        .await
-        .expect("a frame in time")
 }
 
 const CHROMIUM_OFFER: &str = "permessage-deflate; client_max_window_bits";
@@ -156,10 +115,10 @@ async fn a_browser_s_offer_is_answered_and_messages_are_compressed_both_ways() {
 
     let text = json(50);
     stream
-        .write_all(&frame(0xC1, &compress(text.as_bytes())))
+        .write_all(&wire::masked_frame(0xC1, &compress(text.as_bytes())))
         .await
         .unwrap();
-    let (first, payload) = read_frame(&mut stream).await;
+    let (first, payload) = wire::read_frame(&mut stream).await;
     assert_eq!(first, 0xC1, "FIN, RSV1, text");
     assert!(
         payload.len() < text.len() / 3,
@@ -170,8 +129,11 @@ async fn a_browser_s_offer_is_answered_and_messages_are_compressed_both_ways() {
     assert_eq!(inflate(&payload), text.as_bytes());
 
     // Uncompressed messages still work, and a short one comes back plain.
-    stream.write_all(&frame(0x81, b"hi")).await.unwrap();
-    assert_eq!(read_frame(&mut stream).await, (0x81, b"hi".to_vec()));
+    stream
+        .write_all(&wire::masked_frame(0x81, b"hi"))
+        .await
+        .unwrap();
+    assert_eq!(wire::read_frame(&mut stream).await, (0x81, b"hi".to_vec()));
 }
 
 #[tokio::test]
@@ -181,8 +143,11 @@ async fn a_decompression_bomb_is_closed_with_1009() {
     // 64 MiB of zeros, about 64 KiB on the wire, against a 1 MiB limit.
     let bomb = compress(&vec![0u8; 64 << 20]);
     assert!(bomb.len() < 128 << 10);
-    stream.write_all(&frame(0xC2, &bomb)).await.unwrap();
-    let (first, payload) = read_frame(&mut stream).await;
+    stream
+        .write_all(&wire::masked_frame(0xC2, &bomb))
+        .await
+        .unwrap();
+    let (first, payload) = wire::read_frame(&mut stream).await;
     assert_eq!(first, 0x88, "a close frame");
     assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 1009);
 }
@@ -194,10 +159,10 @@ async fn no_offer_no_extension() {
     assert!(!head.contains("sec-websocket-extensions"), "{head}");
     // RSV1 without the extension breaks the protocol.
     stream
-        .write_all(&frame(0xC1, &compress(b"hello")))
+        .write_all(&wire::masked_frame(0xC1, &compress(b"hello")))
         .await
         .unwrap();
-    let (first, payload) = read_frame(&mut stream).await;
+    let (first, payload) = wire::read_frame(&mut stream).await;
     assert_eq!(
         (first, u16::from_be_bytes([payload[0], payload[1]])),
         (0x88, 1002)

@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use axum::response::Response;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as WireMessage;
 use wsroute::{
@@ -279,45 +279,6 @@ async fn raw_join(server: &Server, room: &str, extensions: &str) -> (TcpStream, 
     (stream, head)
 }
 
-/// Reads one server frame: its first byte and payload.
-async fn read_frame(stream: &mut TcpStream) -> (u8, Vec<u8>) {
-    let read = async {
-        let mut head = [0u8; 2];
-        stream.read_exact(&mut head).await.unwrap();
-        let len = match head[1] & 0x7f {
-            126 => u64::from(stream.read_u16().await.unwrap()),
-            127 => stream.read_u64().await.unwrap(),
-            n => u64::from(n),
-        };
-        let mut payload = vec![0; len as usize];
-        stream.read_exact(&mut payload).await.unwrap();
-        (head[0], payload)
-    };
-    tokio::time::timeout(Duration::from_secs(10), read)
-        .await
-        .expect("a frame in time")
-}
-
-/// A masked client frame.
-fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
-    let key = [1, 2, 3, 4];
-    let mut out = vec![first];
-    match payload.len() {
-        n @ 0..=125 => out.push(0x80 | n as u8),
-        n @ 126..=0xFFFF => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&key);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-    out
-}
-
 /// Fills a subscriber that never reads; returns the reports, in order.
 async fn flood(server: &Server, topic: &str) -> Vec<wsroute::Published> {
     let payload = vec![b'x'; 16 * 1024];
@@ -387,7 +348,7 @@ async fn a_subscriber_that_does_not_read_is_closed_with_1008_under_slow_consumer
     assert!(reports[first_full + 1..].iter().all(|r| r.closed == 1));
     // Reading at last: the queued messages, then close 1008.
     let code = loop {
-        let (first, payload) = read_frame(&mut never_reads).await;
+        let (first, payload) = wire::read_frame(&mut never_reads).await;
         if first == 0x88 {
             break u16::from_be_bytes([payload[0], payload[1]]);
         }
@@ -395,7 +356,7 @@ async fn a_subscriber_that_does_not_read_is_closed_with_1008_under_slow_consumer
     };
     assert_eq!(code, 1008);
     never_reads
-        .write_all(&frame(0x88, &1008u16.to_be_bytes()))
+        .write_all(&wire::masked_frame(0x88, &1008u16.to_be_bytes()))
         .await
         .unwrap();
     until(|| server.sockets.topic_count() == 0).await;
@@ -404,8 +365,11 @@ async fn a_subscriber_that_does_not_read_is_closed_with_1008_under_slow_consumer
 /// Sends `text` compressed; its echo comes back compressed.
 async fn round_trip(stream: &mut TcpStream, ends: &mut (Compress, Decompress), text: &str) {
     let sent = compress(&mut ends.0, text.as_bytes());
-    stream.write_all(&frame(0xC1, &sent)).await.unwrap();
-    let (first, payload) = read_frame(stream).await;
+    stream
+        .write_all(&wire::masked_frame(0xC1, &sent))
+        .await
+        .unwrap();
+    let (first, payload) = wire::read_frame(stream).await;
     assert_eq!(first, 0xC1, "FIN, RSV1, text");
     assert!(payload.len() < text.len() / 3);
     assert_eq!(
@@ -461,7 +425,7 @@ async fn a_subscriber_with_permessage_deflate_gets_published_messages_and_keeps_
 
     let report = server.sockets.publish("z", text.clone());
     assert_eq!(report.delivered, 1);
-    let (first, payload) = read_frame(&mut stream).await;
+    let (first, payload) = wire::read_frame(&mut stream).await;
     assert_eq!(first, 0x81, "published uncompressed");
     assert_eq!(payload, text.as_bytes());
 
@@ -469,7 +433,10 @@ async fn a_subscriber_with_permessage_deflate_gets_published_messages_and_keeps_
     round_trip(&mut stream, &mut ends, &text).await;
     let big = "x".repeat(100_000);
     assert_eq!(server.sockets.publish("z", big.clone()).delivered, 1);
-    assert_eq!(read_frame(&mut stream).await, (0x81, big.into_bytes()));
+    assert_eq!(
+        wire::read_frame(&mut stream).await,
+        (0x81, big.into_bytes())
+    );
     round_trip(&mut stream, &mut ends, &text).await;
 }
 
@@ -484,12 +451,15 @@ async fn subscribers_with_the_default_deflate_get_published_messages_compressed(
     let text = "a message long enough to be compressed, repeated: ".repeat(20);
     assert_eq!(server.sockets.publish("z", text.clone()).delivered, 3);
     for stream in [&mut first, &mut second] {
-        let (first_byte, payload) = read_frame(stream).await;
+        let (first_byte, payload) = wire::read_frame(stream).await;
         assert_eq!(first_byte, 0xC1, "FIN, RSV1, text");
         assert!(payload.len() < text.len() / 4);
         // A fresh inflater for each message: no context is kept.
         let mut inflater = Decompress::new_with_window_bits(false, 15);
         assert_eq!(inflate(&mut inflater, &payload), text.as_bytes());
     }
-    assert_eq!(read_frame(&mut plain).await, (0x81, text.into_bytes()));
+    assert_eq!(
+        wire::read_frame(&mut plain).await,
+        (0x81, text.into_bytes())
+    );
 }
