@@ -11,7 +11,7 @@ use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 use tokio::sync::Notify;
 
-use super::send_error::SendError;
+use super::send_error::{SendError, json_message};
 use super::topics::{self, Published, Topics};
 use crate::api::config::SlowConsumer;
 use crate::proto::{CloseCode, DeflateConfig, DeflateParams, MAX_CONTROL_PAYLOAD};
@@ -189,8 +189,7 @@ impl Connection {
     /// Fails with [`SendError::Json`] if `value` cannot be serialized (a map
     /// with non-string keys, a failing `Serialize` impl).
     pub fn send_json<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<(), SendError> {
-        let text = serde_json::to_string(value).map_err(|e| SendError::Json(e.to_string()))?;
-        self.send_text(text)
+        self.send(json_message(value)?)
     }
 
     /// Sends a message, text or binary.
@@ -274,8 +273,7 @@ impl Connection {
         topic: &str,
         value: &T,
     ) -> Result<Published, SendError> {
-        let text = serde_json::to_string(value).map_err(|e| SendError::Json(e.to_string()))?;
-        Ok(self.publish(topic, Message::Text(text.into())))
+        Ok(self.publish(topic, json_message(value)?))
     }
 
     /// Lets publishes send this connection frames compressed once for

@@ -35,3 +35,11 @@ impl std::fmt::Display for SendError {
 }
 
 impl std::error::Error for SendError {}
+
+/// `value` as a JSON text message, for the `*_json` sends and publishes.
+pub(crate) fn json_message<T: serde::Serialize + ?Sized>(
+    value: &T,
+) -> Result<crate::Message, SendError> {
+    let text = serde_json::to_string(value).map_err(|e| SendError::Json(e.to_string()))?;
+    Ok(crate::Message::Text(text.into()))
+}

@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use super::config::Config;
 use super::connection::Connection;
-use super::send_error::SendError;
+use super::send_error::{SendError, json_message};
 use super::topics::{Published, Topics};
 use crate::proto::{DeflateConfig, Message};
 use crate::task::budget::Budget;
@@ -207,8 +207,7 @@ impl WebSockets {
         topic: &str,
         value: &T,
     ) -> Result<Published, SendError> {
-        let text = serde_json::to_string(value).map_err(|e| SendError::Json(e.to_string()))?;
-        Ok(self.publish(topic, Message::Text(text.into())))
+        Ok(self.publish(topic, json_message(value)?))
     }
 
     /// How many connections subscribe to `topic`.

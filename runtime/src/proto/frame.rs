@@ -90,6 +90,17 @@ pub struct FrameHeader {
 }
 
 impl FrameHeader {
+    /// The header of a whole, unmasked server frame.
+    pub(crate) fn server(opcode: OpCode, rsv: u8, payload_len: usize) -> Self {
+        Self {
+            fin: true,
+            rsv,
+            opcode,
+            mask: None,
+            payload_len: payload_len as u64,
+        }
+    }
+
     /// Parses a header from the start of `buf` without consuming anything.
     ///
     /// Returns `Ok(None)` while `buf` holds only part of a header, so a

@@ -36,13 +36,7 @@ impl Outbox {
     /// Queues one whole frame with the RSV bits given (`0b100`: a
     /// compressed message, RFC 7692 §6).
     pub(crate) fn push_frame_with_rsv(&mut self, opcode: OpCode, rsv: u8, payload: Bytes) {
-        let header = FrameHeader {
-            fin: true,
-            rsv,
-            opcode,
-            mask: None,
-            payload_len: payload.len() as u64,
-        };
+        let header = FrameHeader::server(opcode, rsv, payload.len());
         self.len += header.encoded_len() + payload.len();
         header.encode(&mut self.tail);
         if payload.len() < COPY_BELOW {
@@ -153,13 +147,7 @@ impl Outbox {
 /// `rsv` 0b100 a payload compressed once for every connection without
 /// server context takeover and with the same window and level.
 pub(crate) fn encode_frame(opcode: OpCode, rsv: u8, payload: &[u8]) -> Bytes {
-    let header = FrameHeader {
-        fin: true,
-        rsv,
-        opcode,
-        mask: None,
-        payload_len: payload.len() as u64,
-    };
+    let header = FrameHeader::server(opcode, rsv, payload.len());
     let mut buf = BytesMut::with_capacity(header.encoded_len() + payload.len());
     header.encode(&mut buf);
     buf.extend_from_slice(payload);
