@@ -129,6 +129,7 @@ pub mod proto;
 mod task;
 
 pub use api::accept::AcceptOutcome;
+pub use api::broker::{Broker, Forward, Inbox};
 pub use api::config::{Config, DEFAULT_MAX_PAYLOAD, SlowConsumer};
 pub use api::connection::Connection;
 pub use api::error::{CloseReason, Error, ErrorKind};

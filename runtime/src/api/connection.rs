@@ -232,17 +232,10 @@ impl Connection {
         if queue.closed {
             return Err(SendError::Closed);
         }
-        let key = match map.get_key_value(topic) {
-            Some((_, subscribers)) if subscribers.contains_key(&self.shared.id) => {
-                return Ok(false);
-            }
-            Some((key, _)) => Arc::clone(key),
-            None => Arc::from(topic),
+        let Some(key) = self.shared.topics.insert(&mut map, topic, self) else {
+            return Ok(false);
         };
-        queue.topics.push(Arc::clone(&key));
-        map.entry(key)
-            .or_default()
-            .insert(self.shared.id, self.clone());
+        queue.topics.push(key);
         Ok(true)
     }
 
@@ -253,7 +246,7 @@ impl Connection {
         if let Some(i) = queue.topics.iter().position(|t| **t == *topic) {
             queue.topics.swap_remove(i);
         }
-        topics::remove(&mut map, topic, self.shared.id)
+        self.shared.topics.remove(&mut map, topic, self.shared.id)
     }
 
     /// Sends `message` to every subscriber of `topic` but this connection

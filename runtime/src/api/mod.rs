@@ -6,6 +6,7 @@
 //! [`Config`](crate::Config).
 
 pub(crate) mod accept;
+pub(crate) mod broker;
 pub(crate) mod config;
 pub(crate) mod connection;
 pub(crate) mod error;

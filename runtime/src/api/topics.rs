@@ -16,6 +16,10 @@
 //! whose server keeps its context get the uncompressed one, which leaves
 //! that context alone.
 //!
+//! With a [`Broker`], the registry also tells it, under the write lock,
+//! when a topic gains its first subscriber and loses its last, and hands
+//! it every local publish after the local fan-out.
+//!
 //! Lock order: the registry, then a connection's queue.
 
 use std::collections::HashMap;
@@ -23,6 +27,7 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
 
+use super::broker::{Broker, Forward};
 use super::connection::Connection;
 use super::send_error::SendError;
 use crate::proto::{DeflateConfig, DeflateParams, Message, OpCode, compress_fresh, encode_frame};
@@ -38,21 +43,28 @@ pub(crate) struct Topics {
     map: RwLock<Subscribers>,
     /// Published messages shorter than this go uncompressed to everyone.
     min_compressed: usize,
+    /// Other nodes, if any.
+    broker: Option<Box<dyn Broker>>,
 }
 
 impl Default for Topics {
     fn default() -> Self {
-        Self::new(DeflateConfig::default().min_size)
+        Self::new(DeflateConfig::default().min_size, None)
     }
 }
 
 impl Topics {
     /// Messages shorter than `min_compressed` are never compressed.
-    pub(crate) fn new(min_compressed: usize) -> Self {
+    pub(crate) fn new(min_compressed: usize, broker: Option<Box<dyn Broker>>) -> Self {
         Self {
             map: RwLock::default(),
             min_compressed,
+            broker,
         }
+    }
+
+    pub(crate) fn broker(&self) -> Option<&dyn Broker> {
+        self.broker.as_deref()
     }
 
     pub(crate) fn read(&self) -> RwLockReadGuard<'_, Subscribers> {
@@ -65,11 +77,21 @@ impl Topics {
         self.map.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues `message` on every subscriber of `topic` but `skip`: one
-    /// uncompressed frame shared by all, except the subscribers that
+    /// Delivers `message` here (see [`deliver`](Self::deliver)), then
+    /// hands it to the broker for the other nodes.
+    pub(crate) fn publish(&self, topic: &str, message: &Message, skip: Option<u64>) -> Published {
+        let mut report = self.deliver(topic, message, skip);
+        if let Some(broker) = &self.broker {
+            report.forward = broker.publish(topic, message);
+        }
+        report
+    }
+
+    /// Queues `message` on every local subscriber of `topic` but `skip`:
+    /// one uncompressed frame shared by all, except the subscribers that
     /// compress from a fresh context ([`shared_deflate`]), which share one
     /// compressed frame per window size and level.
-    pub(crate) fn publish(&self, topic: &str, message: &Message, skip: Option<u64>) -> Published {
+    pub(crate) fn deliver(&self, topic: &str, message: &Message, skip: Option<u64>) -> Published {
         let mut report = Published::default();
         let map = self.read();
         let Some(subscribers) = map.get(topic) else {
@@ -109,24 +131,53 @@ impl Topics {
         }
         let mut map = self.write();
         for topic in topics {
-            remove(&mut map, &topic, id);
+            self.remove(&mut map, &topic, id);
         }
     }
-}
 
-/// Removes `id` from `topic`, and the topic once nobody is left on it.
-/// Returns whether `id` was subscribed.
-pub(crate) fn remove(map: &mut Subscribers, topic: &str, id: u64) -> bool {
-    let Some(subscribers) = map.get_mut(topic) else {
-        return false;
-    };
-    // Dropping the handle here is never the last one: its caller holds
-    // one too.
-    let was = subscribers.remove(&id).is_some();
-    if subscribers.is_empty() {
-        map.remove(topic);
+    /// Adds `conn` to `topic` in `map` (this registry's, write-locked);
+    /// tells the broker if it is the topic's first subscriber. Returns the
+    /// topic's shared name, or `None` if `conn` was subscribed already.
+    pub(crate) fn insert(
+        &self,
+        map: &mut Subscribers,
+        topic: &str,
+        conn: &Connection,
+    ) -> Option<Arc<str>> {
+        let key = match map.get_key_value(topic) {
+            Some((_, subscribers)) if subscribers.contains_key(&conn.id()) => return None,
+            Some((key, _)) => Arc::clone(key),
+            None => {
+                if let Some(broker) = &self.broker {
+                    broker.subscribe(topic);
+                }
+                Arc::from(topic)
+            }
+        };
+        map.entry(Arc::clone(&key))
+            .or_default()
+            .insert(conn.id(), conn.clone());
+        Some(key)
     }
-    was
+
+    /// Removes `id` from `topic` in `map` (this registry's, write-locked),
+    /// and the topic once nobody is left on it, telling the broker.
+    /// Returns whether `id` was subscribed.
+    pub(crate) fn remove(&self, map: &mut Subscribers, topic: &str, id: u64) -> bool {
+        let Some(subscribers) = map.get_mut(topic) else {
+            return false;
+        };
+        // Dropping the handle here is never the last one: its caller holds
+        // one too.
+        let was = subscribers.remove(&id).is_some();
+        if subscribers.is_empty() {
+            map.remove(topic);
+            if let Some(broker) = &self.broker {
+                broker.unsubscribe(topic);
+            }
+        }
+        was
+    }
 }
 
 fn opcode(message: &Message) -> OpCode {
@@ -184,6 +235,10 @@ pub struct Published {
     pub full: usize,
     /// Subscribers skipped because they are closing or closed.
     pub closed: usize,
+    /// Whether the message went on to other nodes: always
+    /// [`Forward::Local`] without a [`Broker`], and for messages
+    /// delivered from other nodes.
+    pub forward: Forward,
 }
 
 impl Published {

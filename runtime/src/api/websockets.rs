@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio_util::task::TaskTracker;
 
+use super::broker::{Broker, Inbox};
 use super::config::Config;
 use super::connection::Connection;
 use super::send_error::{SendError, json_message};
@@ -106,8 +107,36 @@ impl Inner {
 }
 
 impl WebSockets {
-    /// Routes mounted through this value share `config`.
+    /// Routes mounted through this value share `config`. Topics are local
+    /// to this node: see [`with_broker`](Self::with_broker) for several.
     pub fn new(config: Config) -> Self {
+        Self::build(config, None)
+    }
+
+    /// As [`new`](Self::new), for one node of several: every
+    /// [`publish`](Self::publish) here also goes to `broker`, which
+    /// delivers here what the other nodes publish, for the topics this
+    /// node has subscribers to (see [`Broker`]).
+    ///
+    /// ```no_run
+    /// # fn broker() -> impl wsroute::Broker { struct B; impl wsroute::Broker for B {
+    /// #  fn start(&self, _: wsroute::Inbox) {} fn subscribe(&self, _: &str) {}
+    /// #  fn unsubscribe(&self, _: &str) {}
+    /// #  fn publish(&self, _: &str, _: &wsroute::Message) -> wsroute::Forward { wsroute::Forward::Queued } } B }
+    /// // With the crate wsroute-redis:
+    /// // let broker = wsroute_redis::RedisBroker::new("redis://127.0.0.1:6379")?;
+    /// let sockets = wsroute::WebSockets::with_broker(wsroute::Config::default(), broker());
+    /// ```
+    pub fn with_broker(config: Config, broker: impl Broker) -> Self {
+        let sockets = Self::build(config, Some(Box::new(broker)));
+        let topics = &sockets.inner.topics;
+        if let Some(broker) = topics.broker() {
+            broker.start(Inbox::new(topics));
+        }
+        sockets
+    }
+
+    fn build(config: Config, broker: Option<Box<dyn Broker>>) -> Self {
         let min_compressed = config
             .get_compression()
             .map_or(DeflateConfig::default().min_size, |d| d.min_size);
@@ -118,7 +147,7 @@ impl WebSockets {
                 config,
                 next_id: AtomicU64::new(1),
                 live: Mutex::new(Live::default()),
-                topics: Arc::new(Topics::new(min_compressed)),
+                topics: Arc::new(Topics::new(min_compressed, broker)),
                 connections: TaskTracker::new(),
             }),
         }
@@ -166,7 +195,9 @@ impl WebSockets {
 
     /// Sends `message` to every subscriber of `topic` (see
     /// [`Connection::subscribe`]), from any task, handler or not; returns
-    /// how many got it queued and how many were skipped.
+    /// how many got it queued and how many were skipped. With a
+    /// [`Broker`], it also goes to the other nodes
+    /// ([`Published::forward`] says whether the broker took it).
     ///
     /// The message is encoded once, into one buffer that every
     /// subscriber's queue shares. It never waits: a subscriber whose send
@@ -210,7 +241,7 @@ impl WebSockets {
         Ok(self.publish(topic, json_message(value)?))
     }
 
-    /// How many connections subscribe to `topic`.
+    /// How many connections of this node subscribe to `topic`.
     pub fn subscribers(&self, topic: &str) -> usize {
         self.inner.topics.read().get(topic).map_or(0, |s| s.len())
     }
