@@ -47,7 +47,7 @@ use crate::proto::Message;
 ///     inbox: Mutex<Option<Inbox>>,
 /// }
 ///
-/// impl Broker for Arc<Log> {
+/// impl Broker for Log {
 ///     fn start(&self, inbox: Inbox) {
 ///         *self.inbox.lock().unwrap() = Some(inbox);
 ///     }
@@ -88,6 +88,22 @@ pub trait Broker: Send + Sync + 'static {
     /// Returns whether it was taken, so a publisher can tell when it was
     /// not (a broker cut off from its engine, or too far behind).
     fn publish(&self, topic: &str, message: &Message) -> Forward;
+}
+
+/// A broker shared with the code that made it, to read its state later.
+impl<B: Broker + ?Sized> Broker for Arc<B> {
+    fn start(&self, inbox: Inbox) {
+        (**self).start(inbox);
+    }
+    fn subscribe(&self, topic: &str) {
+        (**self).subscribe(topic);
+    }
+    fn unsubscribe(&self, topic: &str) {
+        (**self).unsubscribe(topic);
+    }
+    fn publish(&self, topic: &str, message: &Message) -> Forward {
+        (**self).publish(topic, message)
+    }
 }
 
 /// What became of a publish on its way to other nodes (see
@@ -170,7 +186,7 @@ mod tests {
         inbox: Mutex<Option<Inbox>>,
     }
 
-    impl Broker for Arc<Recorder> {
+    impl Broker for Recorder {
         fn start(&self, inbox: Inbox) {
             *self.inbox.lock().unwrap() = Some(inbox);
         }
