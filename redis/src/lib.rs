@@ -1,0 +1,302 @@
+//! Several wsroute nodes, one set of topics: a [`Broker`] on Redis
+//! pub/sub.
+//!
+//! Each node's [`WebSockets`](wsroute::WebSockets), built with
+//! [`WebSockets::with_broker`](wsroute::WebSockets::with_broker), sends
+//! every message published on it to Redis and delivers what the other
+//! nodes publish to its own subscribers:
+//!
+//! ```no_run
+//! use wsroute::{Config, WebSockets};
+//! use wsroute_redis::RedisBroker;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let broker = RedisBroker::new("redis://127.0.0.1:6379")?;
+//! let sockets = WebSockets::with_broker(Config::default(), broker.clone());
+//! // Subscribers on every node get it; `forward` says whether Redis will.
+//! let report = sockets.publish("news", "hello, cluster");
+//! println!("{report:?}; so far {:?}", broker.stats());
+//! # Ok(()) }
+//! ```
+//!
+//! # What is delivered
+//!
+//! - **At most once across nodes, ordered per publisher per topic.** Redis
+//!   pub/sub keeps nothing: a node that is not connected when a message
+//!   passes does not get it later. A node's messages go out on one
+//!   connection, in the order published, so each subscriber elsewhere
+//!   receives one node's messages to one topic in that order.
+//! - **Each subscriber once.** A node's own subscribers get its messages
+//!   directly, never through Redis; when Redis hands a node its own
+//!   message back, the node drops it.
+//! - **Local delivery never waits for Redis.** Publishing queues the
+//!   message for the broker's task and returns; while Redis is
+//!   unreachable, subscribers on the same node are served as usual.
+//! - **Nothing is silently lost.** While the publishing connection is
+//!   down, or when the queue is full, a publish is not sent at all:
+//!   [`Published::forward`](wsroute::Published::forward) is
+//!   [`Forward::Dropped`] and [`Stats::dropped`] counts it. Messages in
+//!   flight when a connection breaks are counted in [`Stats::unconfirmed`]
+//!   (Redis may or may not have passed them on) and never sent twice.
+//!   What other nodes published while this node's subscribed connection
+//!   was down cannot be counted here; [`Stats::reconnects`] and
+//!   [`Stats::last_outage`] say that, and for how long, it happened.
+//! - **Reconnecting.** Each connection is made again with backoff (50 ms
+//!   doubling to 5 s, with jitter), and the subscribed one subscribes
+//!   again to every topic the node needs. A silent peer is noticed by a
+//!   `PING` every 5 s. Each loss and recovery is logged (`tracing`, warn
+//!   and info).
+//!
+//! # Channels
+//!
+//! Topic `T` is the Redis channel `wsroute:T` (see [`Builder::prefix`]);
+//! a node subscribes to a channel while it has a subscriber to the topic
+//! (`PUBSUB CHANNELS wsroute:*` lists them). A payload is a 9-byte header
+//! (kind, sending node) and the message; payloads that are not wsroute's
+//! are refused and counted ([`Stats::refused`]), never delivered.
+
+mod backoff;
+mod publisher;
+mod stats;
+mod subscriber;
+mod wire;
+
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use redis::{IntoConnectionInfo, RedisResult};
+use tokio::sync::{Notify, mpsc};
+use wsroute::{Broker, Forward, Inbox, Message};
+
+pub use redis;
+pub use stats::Stats;
+
+use crate::backoff::Backoff;
+use crate::publisher::Outgoing;
+use crate::stats::Counters;
+use crate::subscriber::Wanted;
+
+/// A [`Broker`] on Redis pub/sub: pass it (or a clone: clones share one
+/// pair of connections) to [`WebSockets::with_broker`](wsroute::WebSockets::with_broker).
+///
+/// It opens two connections when the `WebSockets` starts it — one to
+/// publish, one subscribed — and runs a task for each on the current
+/// tokio runtime; they stop once that `WebSockets` and its connections
+/// are gone. See the [crate docs](crate) for what is delivered.
+#[derive(Clone)]
+pub struct RedisBroker {
+    shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    /// This node, in the payloads it publishes.
+    pub(crate) node: u64,
+    pub(crate) options: Options,
+    pub(crate) client: redis::Client,
+    queue: mpsc::Sender<Outgoing>,
+    /// Taken by [`Broker::start`].
+    receiver: Mutex<Option<mpsc::Receiver<Outgoing>>>,
+    wanted: Mutex<Wanted>,
+    pub(crate) changed: Notify,
+    pub(crate) counters: Counters,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    pub(crate) prefix: String,
+    pub(crate) queue: usize,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) response_timeout: Duration,
+    pub(crate) ping_interval: Duration,
+    pub(crate) backoff: (Duration, Duration),
+}
+
+impl Options {
+    pub(crate) fn backoff(&self, seed: u64) -> Backoff {
+        Backoff::new(self.backoff.0, self.backoff.1, seed)
+    }
+}
+
+impl Shared {
+    pub(crate) fn wanted(&self) -> MutexGuard<'_, Wanted> {
+        // Each update is one insert or remove.
+        self.wanted.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn change(&self, topic: &str, subscribe: bool) {
+        let mut wanted = self.wanted();
+        if subscribe {
+            wanted.topics.insert(topic.to_owned());
+        } else {
+            wanted.topics.remove(topic);
+        }
+        wanted.changed.insert(topic.to_owned());
+        drop(wanted);
+        self.changed.notify_one();
+    }
+}
+
+impl RedisBroker {
+    /// A broker for the Redis server at `url` (`redis://[:password@]host[:port][/db]`),
+    /// with the defaults of [`Builder`]. Fails only if `url` is not one;
+    /// the server need not be up yet.
+    pub fn new(url: impl IntoConnectionInfo) -> RedisResult<Self> {
+        Ok(Self::builder(url)?.build())
+    }
+
+    /// A [`Builder`], to change the defaults.
+    pub fn builder(url: impl IntoConnectionInfo) -> RedisResult<Builder> {
+        Ok(Builder {
+            client: redis::Client::open(url)?,
+            options: Options {
+                prefix: "wsroute:".to_owned(),
+                queue: 1 << 16,
+                connect_timeout: Duration::from_secs(2),
+                response_timeout: Duration::from_secs(2),
+                ping_interval: Duration::from_secs(5),
+                backoff: (Duration::from_millis(50), Duration::from_secs(5)),
+            },
+        })
+    }
+
+    /// What it has sent, dropped and received so far, and whether it is
+    /// connected.
+    pub fn stats(&self) -> Stats {
+        self.shared.counters.snapshot()
+    }
+
+    /// This node's id in the payloads it publishes (random per broker).
+    pub fn node_id(&self) -> u64 {
+        self.shared.node
+    }
+}
+
+/// Settings of a [`RedisBroker`], from [`RedisBroker::builder`].
+#[derive(Debug)]
+pub struct Builder {
+    client: redis::Client,
+    options: Options,
+}
+
+impl Builder {
+    /// Put before each topic to name its channel; default `wsroute:`.
+    /// Nodes that share topics must share it; apps that share a Redis
+    /// but not topics should not.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.options.prefix = prefix.into();
+        self
+    }
+
+    /// How many messages may wait to be sent to Redis; default 65,536.
+    /// When it is full, a publish is dropped ([`Forward::Dropped`]).
+    pub fn queue(mut self, messages: usize) -> Self {
+        self.options.queue = messages.max(1);
+        self
+    }
+
+    /// How long connecting and each answer may take before the connection
+    /// counts as lost; default 2 s each.
+    pub fn timeouts(mut self, connect: Duration, response: Duration) -> Self {
+        self.options.connect_timeout = connect;
+        self.options.response_timeout = response;
+        self
+    }
+
+    /// How often the subscribed connection is checked with `PING`;
+    /// default 5 s.
+    pub fn ping_interval(mut self, interval: Duration) -> Self {
+        self.options.ping_interval = interval.max(Duration::from_millis(10));
+        self
+    }
+
+    /// The first and the longest wait before reconnecting; default 50 ms
+    /// and 5 s.
+    pub fn backoff(mut self, first: Duration, max: Duration) -> Self {
+        self.options.backoff = (first, max.max(first));
+        self
+    }
+
+    /// The broker: its connections open when a `WebSockets` starts it.
+    pub fn build(self) -> RedisBroker {
+        let (queue, receiver) = mpsc::channel(self.options.queue);
+        let mut hasher = RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        RedisBroker {
+            shared: Arc::new(Shared {
+                node: hasher.finish(),
+                options: self.options,
+                client: self.client,
+                queue,
+                receiver: Mutex::new(Some(receiver)),
+                wanted: Mutex::default(),
+                changed: Notify::new(),
+                counters: Counters::default(),
+            }),
+        }
+    }
+}
+
+impl Broker for RedisBroker {
+    /// Spawns the two connections' tasks on the current tokio runtime.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, or if this broker (or a clone) was
+    /// started already: one broker serves one `WebSockets`.
+    fn start(&self, inbox: Inbox) {
+        let receiver = self
+            .shared
+            .receiver
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .expect("a RedisBroker serves one WebSockets: build one per WebSockets");
+        tokio::spawn(publisher::run(
+            Arc::clone(&self.shared),
+            receiver,
+            inbox.clone(),
+        ));
+        tokio::spawn(subscriber::run(Arc::clone(&self.shared), inbox));
+    }
+
+    fn subscribe(&self, topic: &str) {
+        self.shared.change(topic, true);
+    }
+
+    fn unsubscribe(&self, topic: &str) {
+        self.shared.change(topic, false);
+    }
+
+    fn publish(&self, topic: &str, message: &Message) -> Forward {
+        let shared = &self.shared;
+        if !shared.counters.publisher_up.load(Relaxed) {
+            shared.counters.dropped.fetch_add(1, Relaxed);
+            return Forward::Dropped;
+        }
+        let channel = wire::channel(&shared.options.prefix, topic);
+        match shared
+            .queue
+            .try_send((channel, wire::encode(shared.node, message)))
+        {
+            Ok(()) => Forward::Queued,
+            Err(_) => {
+                shared.counters.dropped.fetch_add(1, Relaxed);
+                Forward::Dropped
+            }
+        }
+    }
+}
+
+impl fmt::Debug for RedisBroker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisBroker")
+            .field("node", &self.shared.node)
+            .field("prefix", &self.shared.options.prefix)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}

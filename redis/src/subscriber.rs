@@ -1,0 +1,143 @@
+//! The subscribed connection: listens to the channels of the topics this
+//! node has subscribers for, and delivers what other nodes publish there.
+//!
+//! The topics wanted are in [`Wanted`]; the node changes them from its
+//! own tasks (without waiting), and this task brings Redis in line: all
+//! of them on each new connection, then each change as it comes.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use futures_util::StreamExt;
+use redis::{RedisError, RedisResult};
+use wsroute::Inbox;
+
+use crate::stats::Link;
+use crate::{Shared, wire};
+
+/// Channels per SUBSCRIBE command, at most.
+const CHUNK: usize = 512;
+
+/// The topics the node needs, and those changed since this task last
+/// looked.
+#[derive(Debug, Default)]
+pub(crate) struct Wanted {
+    pub(crate) topics: HashSet<String>,
+    pub(crate) changed: HashSet<String>,
+}
+
+pub(crate) async fn run(shared: Arc<Shared>, inbox: Inbox) {
+    let mut backoff = shared.options.backoff(shared.node.rotate_left(17));
+    while !inbox.is_closed() {
+        match session(&shared, &inbox, &mut backoff).await {
+            Ok(()) => return,
+            Err(error) => tracing::warn!(%error, "wsroute-redis: subscribed connection lost"),
+        }
+        shared.counters.down(Link::Subscriber);
+        tokio::time::sleep(backoff.next_delay()).await;
+    }
+}
+
+/// One connection, until it fails (`Err`) or the node is gone (`Ok`).
+async fn session(
+    shared: &Shared,
+    inbox: &Inbox,
+    backoff: &mut crate::backoff::Backoff,
+) -> RedisResult<()> {
+    let options = &shared.options;
+    let pubsub = within(options.connect_timeout, shared.client.get_async_pubsub()).await?;
+    let (mut sink, mut stream) = pubsub.split();
+    let mut have: HashSet<String> = {
+        let mut wanted = shared.wanted();
+        wanted.changed.clear();
+        wanted.topics.clone()
+    };
+    let channels: Vec<String> = have
+        .iter()
+        .map(|t| wire::channel(&options.prefix, t))
+        .collect();
+    for chunk in channels.chunks(CHUNK) {
+        within(options.response_timeout, sink.subscribe(chunk)).await?;
+    }
+    shared.counters.up(Link::Subscriber);
+    backoff.reset();
+    let mut health = tokio::time::interval(options.ping_interval);
+    health.tick().await;
+    loop {
+        tokio::select! {
+            biased;
+            msg = stream.next() => {
+                let msg = msg.ok_or_else(|| lost("the server closed it"))?;
+                deliver(shared, inbox, &msg);
+            }
+            () = shared.changed.notified() => {
+                let changed = std::mem::take(&mut shared.wanted().changed);
+                let (mut subscribe, mut unsubscribe) = (Vec::new(), Vec::new());
+                for topic in changed {
+                    let wanted = shared.wanted().topics.contains(&topic);
+                    let channel = wire::channel(&options.prefix, &topic);
+                    if wanted && !have.contains(&topic) {
+                        have.insert(topic);
+                        subscribe.push(channel);
+                    } else if !wanted && have.remove(&topic) {
+                        unsubscribe.push(channel);
+                    }
+                }
+                for chunk in subscribe.chunks(CHUNK) {
+                    within(options.response_timeout, sink.subscribe(chunk)).await?;
+                }
+                for chunk in unsubscribe.chunks(CHUNK) {
+                    within(options.response_timeout, sink.unsubscribe(chunk)).await?;
+                }
+            }
+            _ = health.tick() => {
+                if inbox.is_closed() {
+                    return Ok(());
+                }
+                // A peer that vanished without a FIN shows up here.
+                within(options.response_timeout, sink.ping::<redis::Value>()).await?;
+            }
+        }
+    }
+}
+
+fn deliver(shared: &Shared, inbox: &Inbox, msg: &redis::Msg) {
+    let counters = &shared.counters;
+    let Some(topic) = wire::topic(&shared.options.prefix, msg.get_channel_name()) else {
+        counters.refused.fetch_add(1, Relaxed);
+        return;
+    };
+    match wire::decode(msg.get_payload_bytes()) {
+        // Its subscribers here had it directly.
+        Ok((node, _)) if node == shared.node => {}
+        Ok((_, message)) => {
+            inbox.deliver(topic, &message);
+            counters.received.fetch_add(1, Relaxed);
+        }
+        Err(why) => {
+            counters.refused.fetch_add(1, Relaxed);
+            tracing::debug!(
+                ?why,
+                channel = msg.get_channel_name(),
+                "wsroute-redis: payload refused"
+            );
+        }
+    }
+}
+
+async fn within<T>(
+    limit: std::time::Duration,
+    fut: impl Future<Output = RedisResult<T>>,
+) -> RedisResult<T> {
+    tokio::time::timeout(limit, fut)
+        .await
+        .map_err(|_| lost("no answer in time"))?
+}
+
+fn lost(why: &'static str) -> RedisError {
+    RedisError::from(std::io::Error::new(
+        std::io::ErrorKind::ConnectionAborted,
+        why,
+    ))
+}
