@@ -55,6 +55,8 @@
 //! (kind, sending node) and the message; payloads that are not wsroute's
 //! are refused and counted ([`Stats::refused`]), never delivered.
 
+#![warn(missing_docs)]
+
 mod backoff;
 mod publisher;
 mod stats;

@@ -108,6 +108,10 @@
 //! subscriber that does not read is skipped or closed by its
 //! [`SlowConsumer`] policy, never waited for ([`Published`] counts both).
 //!
+//! Across nodes, [`WebSockets::with_broker`] takes a [`Broker`] that
+//! forwards each publish and delivers the other nodes' through an
+//! [`Inbox`]; the crate `wsroute-redis` is one, on Redis pub/sub.
+//!
 //! # Cargo features
 //! - `enforce-ws-spec` — Crow's `CROW_ENFORCE_WS_SPEC`: refuse unmasked
 //!   client frames (close 1002). Off by default, as in Crow, which accepts

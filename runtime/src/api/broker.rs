@@ -230,7 +230,7 @@ mod tests {
         let mut left = recorder.take();
         left.sort();
         assert_eq!(left, ["+y", "-x", "-y"], "the end of b leaves both");
-        assert!(a.unsubscribe("x") == false && recorder.take().is_empty());
+        assert!(!a.unsubscribe("x") && recorder.take().is_empty());
     }
 
     #[test]
