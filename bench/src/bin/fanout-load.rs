@@ -380,8 +380,8 @@ async fn publish(o: &Options, shared: &Shared, started: Instant) -> io::Result<S
         }
     }
 
-    let mut latency = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)
-        .expect("valid bounds");
+    let mut latency =
+        hdrhistogram::Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("valid bounds");
     let cpu_before = o.server_pid.map(procfs::cpu_time).transpose()?;
     let own_before = procfs::own_cpu_time()?;
     let measured = Instant::now();
@@ -389,9 +389,7 @@ async fn publish(o: &Options, shared: &Shared, started: Instant) -> io::Result<S
     loop {
         let done = match o.publishes {
             Some(k) => publishes >= k,
-            None => {
-                measured.elapsed().as_secs_f64() >= o.seconds && publishes >= o.min_publishes
-            }
+            None => measured.elapsed().as_secs_f64() >= o.seconds && publishes >= o.min_publishes,
         };
         if done {
             break;
@@ -459,7 +457,11 @@ fn check_counts(shared: &Shared, next: u64) -> io::Result<()> {
         .filter_map(|(i, t)| {
             let first = t.first?;
             (t.count != next - first).then(|| {
-                format!("subscriber {i}: {} messages from {first} to {}", t.count, next - 1)
+                format!(
+                    "subscriber {i}: {} messages from {first} to {}",
+                    t.count,
+                    next - 1
+                )
             })
         })
         .chain(
@@ -546,7 +548,10 @@ mod tests {
         }
         s.received(1, &payload(0));
         s.received(1, &payload(1));
-        assert!(check_counts(&s, 3).is_err(), "one message missing at the end");
+        assert!(
+            check_counts(&s, 3).is_err(),
+            "one message missing at the end"
+        );
         let s = shared(2);
         s.received(0, &payload(0));
         assert!(check_counts(&s, 1).is_err(), "a subscriber with nothing");

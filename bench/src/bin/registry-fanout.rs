@@ -72,16 +72,13 @@ fn lock(registry: &Registry) -> std::sync::MutexGuard<'_, HashMap<u64, Connectio
 }
 
 fn main() -> io::Result<()> {
-    server::run(
-        "registry-fanout",
-        |listener, args: ServerArgs| async move {
-            // wsroute::serve sets TCP_NODELAY itself; the runtime flavor applies.
-            let _ = args;
-            let sockets = WebSockets::new(Config::default().compression(false));
-            let app = axum::Router::new()
-                .websocket::<Role>(&sockets)
-                .with_state(Registry::default());
-            wsroute::serve(listener, app, &sockets, std::future::pending()).await
-        },
-    )
+    server::run("registry-fanout", |listener, args: ServerArgs| async move {
+        // wsroute::serve sets TCP_NODELAY itself; the runtime flavor applies.
+        let _ = args;
+        let sockets = WebSockets::new(Config::default().compression(false));
+        let app = axum::Router::new()
+            .websocket::<Role>(&sockets)
+            .with_state(Registry::default());
+        wsroute::serve(listener, app, &sockets, std::future::pending()).await
+    })
 }

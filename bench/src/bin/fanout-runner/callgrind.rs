@@ -105,7 +105,10 @@ fn counted_run(
 fn total_instructions(profile: &str) -> Option<u64> {
     profile
         .lines()
-        .find_map(|l| l.strip_prefix("summary:").or_else(|| l.strip_prefix("totals:")))
+        .find_map(|l| {
+            l.strip_prefix("summary:")
+                .or_else(|| l.strip_prefix("totals:"))
+        })
         .and_then(|rest| rest.split_ascii_whitespace().next()?.parse().ok())
 }
 

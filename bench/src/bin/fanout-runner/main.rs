@@ -192,7 +192,10 @@ fn build() -> io::Result<()> {
     let mut cmd = Command::new(cargo);
     cmd.current_dir(bench_dir().join(".."))
         .args(["build", "--release", "-p", "wsroute-bench"]);
-    for bin in ["fanout-load"].iter().chain(SERVERS.iter().map(|s| &s.name)) {
+    for bin in ["fanout-load"]
+        .iter()
+        .chain(SERVERS.iter().map(|s| &s.name))
+    {
         cmd.args(["--bin", bin]);
     }
     eprintln!("fanout-runner: {cmd:?}");
@@ -258,7 +261,13 @@ fn one_run(
 ) -> Result<serde_json::Value, String> {
     let log = logs.join(format!("{}-{n}-{size}.log", server.name));
     let mut spawned = start_server(server, n, &[], &log).map_err(|e| e.to_string())?;
-    let report = load(server, &spawned, n, size, &["--seconds", &seconds.to_string()]);
+    let report = load(
+        server,
+        &spawned,
+        n,
+        size,
+        &["--seconds", &seconds.to_string()],
+    );
     spawned.kill();
     report
 }

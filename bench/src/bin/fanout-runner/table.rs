@@ -49,13 +49,7 @@ impl Spread {
     }
 }
 
-fn figure(
-    records: &[Record],
-    server: Server,
-    n: usize,
-    size: usize,
-    key: &str,
-) -> Option<Spread> {
+fn figure(records: &[Record], server: Server, n: usize, size: usize, key: &str) -> Option<Spread> {
     Spread::of(
         records
             .iter()
