@@ -254,9 +254,9 @@ async fn subscribe(i: usize, mut stream: TcpStream, mut buf: Vec<u8>, shared: &S
         let mut used = 0;
         loop {
             match server_frame(&buf[used..]) {
-                Ok(Some((opcode, payload, len))) => {
-                    let payload = &buf[used + payload.0..used + payload.1];
-                    match opcode {
+                Ok(Some(frame)) => {
+                    let payload = &buf[used + frame.payload.start..used + frame.payload.end];
+                    match frame.opcode {
                         raw_client::BINARY => shared.received(i, payload),
                         raw_client::CLOSE => {
                             return shared.error(format!("subscriber {i}: closed by the server"));
@@ -264,7 +264,7 @@ async fn subscribe(i: usize, mut stream: TcpStream, mut buf: Vec<u8>, shared: &S
                         // Pings and pongs: nothing to count.
                         _ => {}
                     }
-                    used += len;
+                    used += frame.len;
                 }
                 Ok(None) => break,
                 Err(e) => return shared.error(format!("subscriber {i}: {e}")),
@@ -279,9 +279,18 @@ async fn subscribe(i: usize, mut stream: TcpStream, mut buf: Vec<u8>, shared: &S
     }
 }
 
-/// The first complete server frame of `buf`: its opcode, where its
-/// payload is, and its whole length.
-fn server_frame(buf: &[u8]) -> Result<Option<(u8, (usize, usize), usize)>, String> {
+/// A complete server frame at the start of a buffer.
+#[derive(Debug, PartialEq, Eq)]
+struct ServerFrame {
+    opcode: u8,
+    /// Where its payload is in the buffer.
+    payload: std::ops::Range<usize>,
+    /// Header and payload.
+    len: usize,
+}
+
+/// The first complete server frame of `buf`.
+fn server_frame(buf: &[u8]) -> Result<Option<ServerFrame>, String> {
     let [b0, b1, ..] = *buf else {
         return Ok(None);
     };
@@ -304,7 +313,11 @@ fn server_frame(buf: &[u8]) -> Result<Option<(u8, (usize, usize), usize)>, Strin
     if len > 1 << 20 {
         return Err(format!("frame of {len} bytes"));
     }
-    Ok((buf.len() >= at + len).then_some((b0 & 0x0f, (at, at + len), at + len)))
+    Ok((buf.len() >= at + len).then_some(ServerFrame {
+        opcode: b0 & 0x0f,
+        payload: at..at + len,
+        len: at + len,
+    }))
 }
 
 /// The message with sequence number `seq`: the number, then its low byte.
@@ -561,7 +574,12 @@ mod tests {
     fn server_frames_are_whole_or_nothing() {
         let mut frame = vec![0x82, 126, 0, 200];
         frame.extend_from_slice(&[7; 200]);
-        assert_eq!(server_frame(&frame), Ok(Some((2, (4, 204), 204))));
+        let whole = ServerFrame {
+            opcode: 2,
+            payload: 4..204,
+            len: 204,
+        };
+        assert_eq!(server_frame(&frame), Ok(Some(whole)));
         assert_eq!(server_frame(&frame[..100]), Ok(None));
         assert!(server_frame(&[0x82, 0x85, 0, 0, 0, 0]).is_err(), "masked");
     }
