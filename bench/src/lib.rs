@@ -8,7 +8,11 @@
 //!   idle-memory run);
 //! - `tcp-echo`, `axum-echo`, `fastwebsockets-echo`, `sockudo-echo`
 //!   (permessage-deflate), `wsroute-hand-echo`: the echo servers, all on
-//!   [`server::run`].
+//!   [`server::run`];
+//! - `fanout-runner`, `fanout-load` and the fan-out servers
+//!   `wsroute-fanout` (topics), `registry-fanout` (a hand-written member
+//!   loop) and `tcp-fanout` (raw TCP): one publish to N subscribers,
+//!   written to `results/fanout.md`.
 //!
 //! This library holds what more than one of them needs: the servers'
 //! command line and runtime ([`server`]), reading a process's CPU time and

@@ -1,0 +1,162 @@
+//! Raw TCP fan-out on tokio: the physical limit the fan-out benchmark
+//! measures wsroute against (`fanout-runner`, see `bench/README.md`).
+//!
+//! A client's first byte says what it is: `S` a subscriber, `P` the
+//! publisher. Every masked WebSocket frame the publisher sends is unmasked
+//! into one unmasked frame — the very bytes a WebSocket server sends — and
+//! written, by the publisher's task itself, to every subscriber socket in
+//! turn: one `write` system call per subscriber, no per-subscriber task,
+//! queue or wake-up. That is the cheapest honest fan-out: a socket whose
+//! buffer is full holds the loop up (`write_all`) instead of being queued,
+//! which in the benchmark's closed loop (one message in flight) never
+//! happens.
+
+use std::io;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use wsroute_bench::server::{self, ServerArgs};
+
+/// Frames above this close the publisher: memory stays bounded.
+const MAX_PAYLOAD: usize = 1 << 20;
+
+type Subscribers = Arc<Mutex<Vec<TcpStream>>>;
+
+fn main() -> io::Result<()> {
+    server::run("tcp-fanout", |listener, args: ServerArgs| async move {
+        let subscribers = Subscribers::default();
+        loop {
+            let (stream, _) = listener.accept().await?;
+            server::configure(&stream, &args);
+            let subscribers = subscribers.clone();
+            tokio::spawn(async move {
+                let _ = serve(stream, subscribers).await;
+            });
+        }
+    })
+}
+
+async fn serve(mut stream: TcpStream, subscribers: Subscribers) -> io::Result<()> {
+    match stream.read_u8().await? {
+        b'S' => {
+            lock(&subscribers).push(stream);
+            Ok(())
+        }
+        b'P' => publish_loop(stream, subscribers).await,
+        other => Err(io::Error::other(format!("unknown role byte {other:#x}"))),
+    }
+}
+
+async fn publish_loop(mut stream: TcpStream, subscribers: Subscribers) -> io::Result<()> {
+    let mut buf = Vec::with_capacity(64 * 1024);
+    loop {
+        while let Some((frame, used)) = unmasked_frame(&buf)? {
+            buf.drain(..used);
+            fan_out(&frame, &subscribers).await;
+        }
+        if stream.read_buf(&mut buf).await? == 0 {
+            return Ok(());
+        }
+    }
+}
+
+/// Writes `frame` to every subscriber; drops those whose socket failed.
+async fn fan_out(frame: &[u8], subscribers: &Subscribers) {
+    // Out of the lock while writing, so `write_all` may wait.
+    let mut sockets = std::mem::take(&mut *lock(subscribers));
+    let mut failed = Vec::new();
+    for (i, socket) in sockets.iter_mut().enumerate() {
+        let ok = match socket.try_write(frame) {
+            Ok(n) if n == frame.len() => true,
+            Ok(n) => socket.write_all(&frame[n..]).await.is_ok(),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                socket.write_all(frame).await.is_ok()
+            }
+            Err(_) => false,
+        };
+        if !ok {
+            failed.push(i);
+        }
+    }
+    for i in failed.into_iter().rev() {
+        sockets.swap_remove(i);
+    }
+    // Subscribers that joined while we wrote come after the old ones.
+    let mut shared = lock(subscribers);
+    sockets.append(&mut shared);
+    *shared = sockets;
+}
+
+fn lock(subscribers: &Subscribers) -> std::sync::MutexGuard<'_, Vec<TcpStream>> {
+    subscribers.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The first complete masked frame of `buf`, unmasked (header and
+/// payload, as a server sends it), and how many bytes of `buf` it took.
+fn unmasked_frame(buf: &[u8]) -> io::Result<Option<(Vec<u8>, usize)>> {
+    let [b0, b1, ..] = *buf else {
+        return Ok(None);
+    };
+    if b1 & 0x80 == 0 {
+        return Err(io::Error::other("client frame not masked"));
+    }
+    let (len, mut at) = match b1 & 0x7f {
+        126 if buf.len() >= 4 => (u16::from_be_bytes([buf[2], buf[3]]) as usize, 4),
+        127 if buf.len() >= 10 => {
+            let mut be = [0; 8];
+            be.copy_from_slice(&buf[2..10]);
+            (u64::from_be_bytes(be) as usize, 10)
+        }
+        126 | 127 => return Ok(None),
+        short => (short as usize, 2),
+    };
+    if len > MAX_PAYLOAD {
+        return Err(io::Error::other(format!("frame of {len} bytes")));
+    }
+    if buf.len() < at + 4 + len {
+        return Ok(None);
+    }
+    let mask = [buf[at], buf[at + 1], buf[at + 2], buf[at + 3]];
+    at += 4;
+    let mut frame = Vec::with_capacity(10 + len);
+    frame.push(b0);
+    match len {
+        0..=125 => frame.push(len as u8),
+        126..=0xFFFF => {
+            frame.push(126);
+            frame.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            frame.push(127);
+            frame.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    frame.extend(
+        buf[at..at + len]
+            .iter()
+            .zip(mask.iter().cycle())
+            .map(|(b, m)| b ^ m),
+    );
+    Ok(Some((frame, at + len)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_masked_frame_becomes_the_servers_frame() {
+        let mask = [1, 2, 3, 4];
+        let payload: Vec<u8> = (0..200u8).collect();
+        let mut masked = vec![0x82, 0x80 | 126, 0, 200];
+        masked.extend_from_slice(&mask);
+        masked.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+        masked.extend_from_slice(&[0x82]); // the start of the next frame
+        let (frame, used) = unmasked_frame(&masked).unwrap().unwrap();
+        assert_eq!(used, 4 + 4 + 200);
+        assert_eq!(frame[..4], [0x82, 126, 0, 200]);
+        assert_eq!(frame[4..], payload[..]);
+        assert!(unmasked_frame(&masked[..100]).unwrap().is_none());
+    }
+}
