@@ -34,9 +34,9 @@ async fn start() -> std::net::SocketAddr {
     let app = axum::Router::new().websocket::<Echo>(&sockets);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        wsroute::serve(listener, app, &sockets, std::future::pending()).await
-    });
+    tokio::spawn(
+        async move { wsroute::serve(listener, app, &sockets, std::future::pending()).await },
+    );
     addr
 }
 
@@ -64,6 +64,9 @@ fn connect_request(protocol: &'static str, version: &'static str) -> Request<()>
         .method(Method::CONNECT)
         .uri("http://localhost/echo")
         .header("sec-websocket-version", version)
+        // Same-origin, as a browser sends it: HTTP/2 has no Host header,
+        // so this passes only if `:authority` stands in for it.
+        .header("origin", "http://localhost")
         .extension(h2::ext::Protocol::from_static(protocol))
         .body(())
         .unwrap()
@@ -151,7 +154,10 @@ async fn several_websockets_share_one_connection_and_close_on_their_own() {
         stream.send_frame(TEXT, format!("hello {i}").as_bytes());
     }
     for (i, stream) in streams.iter_mut().enumerate() {
-        assert_eq!(stream.frame().await, (TEXT, format!("hello {i}").into_bytes()));
+        assert_eq!(
+            stream.frame().await,
+            (TEXT, format!("hello {i}").into_bytes())
+        );
     }
 
     // Close the middle one with 1000: the server answers 1000 on it alone.
@@ -163,7 +169,10 @@ async fn several_websockets_share_one_connection_and_close_on_their_own() {
     // An unmasked frame is a protocol error (1002) on that stream only.
     let mut unmasked = vec![TEXT, 2];
     unmasked.extend_from_slice(b"hi");
-    streams[2].send.send_data(Bytes::from(unmasked), false).unwrap();
+    streams[2]
+        .send
+        .send_data(Bytes::from(unmasked), false)
+        .unwrap();
     if cfg!(feature = "enforce-ws-spec") {
         let (first, payload) = streams[2].frame().await;
         assert_eq!(first, CLOSE);
