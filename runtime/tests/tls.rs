@@ -33,6 +33,10 @@ impl Route for Echo {
 
 /// A self-signed certificate for `localhost`, and the server config for it.
 fn server_config() -> (CertificateDer<'static>, Arc<ServerConfig>) {
+    server_config_with(&[b"http/1.1"])
+}
+
+fn server_config_with(alpn: &[&[u8]]) -> (CertificateDer<'static>, Arc<ServerConfig>) {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     let der = cert.cert.der().clone();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()));
@@ -40,7 +44,7 @@ fn server_config() -> (CertificateDer<'static>, Arc<ServerConfig>) {
         .with_no_client_auth()
         .with_single_cert(vec![der.clone()], key)
         .unwrap();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     (der, Arc::new(config))
 }
 
@@ -68,7 +72,17 @@ async fn tls_connect(
     addr: std::net::SocketAddr,
     cert: &CertificateDer<'static>,
 ) -> tokio_rustls::client::TlsStream<TcpStream> {
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config(cert)));
+    tls_connect_with(addr, cert, &[]).await
+}
+
+async fn tls_connect_with(
+    addr: std::net::SocketAddr,
+    cert: &CertificateDer<'static>,
+    alpn: &[&[u8]],
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let mut config = client_config(cert);
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = TcpStream::connect(addr).await.unwrap();
     let name = ServerName::try_from("localhost").unwrap();
     connector.connect(name, tcp).await.unwrap()
@@ -135,4 +149,49 @@ async fn a_stalled_tls_handshake_holds_up_nobody_and_is_cut_off() {
     let mut rest = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(3), stalled.read_to_end(&mut rest)).await;
     assert!(closed.is_ok(), "the stalled connection was kept open");
+}
+
+#[tokio::test]
+async fn alpn_h2_serves_websockets_as_extended_connect_streams() {
+    let (cert, tls) = server_config_with(&[b"h2", b"http/1.1"]);
+    let addr = start(Config::default(), tls).await;
+    let stream = tls_connect_with(addr, &cert, &[b"h2"]).await;
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (client, connection) = h2::client::handshake(stream).await.unwrap();
+    tokio::spawn(connection);
+    let mut client = client.ready().await.unwrap();
+    for _ in 0..400 {
+        if client.is_extended_connect_protocol_enabled() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        client = client.ready().await.unwrap();
+    }
+    let request = http::Request::builder()
+        .method(http::Method::CONNECT)
+        .uri("https://localhost/echo")
+        .header("sec-websocket-version", "13")
+        .extension(h2::ext::Protocol::from_static("websocket"))
+        .body(())
+        .unwrap();
+    let (response, mut send) = client.send_request(request, false).unwrap();
+    let response = response.await.unwrap();
+    assert_eq!(response.status(), 200);
+    // A masked "hi" (key 0): the echo is an unmasked text frame.
+    send.send_data(
+        bytes::Bytes::from_static(&[0x81, 0x82, 0, 0, 0, 0, b'h', b'i']),
+        false,
+    )
+    .unwrap();
+    let mut body = response.into_body();
+    let mut echoed = Vec::new();
+    while echoed.len() < 4 {
+        let data = tokio::time::timeout(Duration::from_secs(10), body.data())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        echoed.extend_from_slice(&data);
+    }
+    assert_eq!(echoed, [0x81, 2, b'h', b'i']);
 }
