@@ -40,6 +40,17 @@ async fn start() -> std::net::SocketAddr {
     addr
 }
 
+/// The same routes under `axum::serve` (axum's `http2` feature), whose
+/// auto builder enables extended CONNECT too.
+async fn start_axum() -> std::net::SocketAddr {
+    let sockets = WebSockets::default();
+    let app = axum::Router::new().websocket::<Echo>(&sockets);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
 /// An HTTP/2 connection (prior knowledge) once the server's SETTINGS
 /// allowed extended CONNECT.
 async fn h2_connect(addr: std::net::SocketAddr) -> h2::client::SendRequest<Bytes> {
@@ -144,7 +155,15 @@ const CLOSE: u8 = 0x88;
 
 #[tokio::test]
 async fn several_websockets_share_one_connection_and_close_on_their_own() {
-    let addr = start().await;
+    several_websockets_on_one_connection(start().await).await;
+}
+
+#[tokio::test]
+async fn under_axum_serve_too() {
+    several_websockets_on_one_connection(start_axum().await).await;
+}
+
+async fn several_websockets_on_one_connection(addr: std::net::SocketAddr) {
     let mut client = h2_connect(addr).await;
     let mut streams = Vec::new();
     for _ in 0..3 {

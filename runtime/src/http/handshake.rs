@@ -161,6 +161,22 @@ fn check_extended_connect(request: &Parts) -> Result<(), Rejection> {
     check_version(&request.headers)
 }
 
+/// HTTP/2 carries the host in `:authority`, which hyper puts in the URI,
+/// not in a `Host` header; the same-origin check reads the header, so an
+/// extended CONNECT gets one, as its HTTP/1.1 upgrade would have had.
+pub(crate) fn authority_as_host(request: &mut Parts) {
+    if request.version != Version::HTTP_2 || request.headers.contains_key(header::HOST) {
+        return;
+    }
+    let host = request
+        .uri
+        .authority()
+        .and_then(|authority| HeaderValue::from_str(authority.as_str()).ok());
+    if let Some(host) = host {
+        request.headers.insert(header::HOST, host);
+    }
+}
+
 fn check_version(headers: &HeaderMap) -> Result<(), Rejection> {
     if headers
         .get(header::SEC_WEBSOCKET_VERSION)

@@ -212,7 +212,6 @@ pub(crate) async fn serve_connection<IO>(
 {
     let service = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(addr));
-        copy_authority_to_host(&mut request);
         let mut app = app.clone();
         // A Router is always ready: `call` without `poll_ready`.
         app.call(request.map(Body::new))
@@ -256,24 +255,6 @@ pub(crate) async fn serve_connection<IO>(
     };
     if let Err(e) = result {
         tracing::debug!(error = %e, %addr, "HTTP connection ended with an error");
-    }
-}
-
-/// HTTP/2 carries the host in `:authority`, which hyper puts in the URI,
-/// not in a `Host` header; the same-origin check (and axum's `Host`
-/// extractor) read the header, so give it one, as HTTP/1.1 would have.
-fn copy_authority_to_host<B>(request: &mut http::Request<B>) {
-    if request.version() != http::Version::HTTP_2
-        || request.headers().contains_key(http::header::HOST)
-    {
-        return;
-    }
-    let host = request
-        .uri()
-        .authority()
-        .and_then(|authority| http::HeaderValue::from_str(authority.as_str()).ok());
-    if let Some(host) = host {
-        request.headers_mut().insert(http::header::HOST, host);
     }
 }
 

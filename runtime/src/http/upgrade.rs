@@ -53,6 +53,7 @@ impl WebSockets {
             Ok(accept) => accept,
             Err(rejection) => return rejection.into_response(),
         };
+        handshake::authority_as_host(&mut parts);
         if let Some(response) = self.refusal::<R, S>(&parts) {
             return response;
         }
