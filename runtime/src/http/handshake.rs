@@ -453,4 +453,53 @@ mod tests {
         });
         assert_eq!(status(&twice), StatusCode::BAD_REQUEST);
     }
+
+    fn extended_connect(protocol: Option<&'static str>, version: &str) -> Parts {
+        let mut b = Request::builder()
+            .method("CONNECT")
+            .version(Version::HTTP_2)
+            .uri("https://example.com/ws")
+            .header("sec-websocket-version", version);
+        if let Some(protocol) = protocol {
+            b = b.extension(hyper::ext::Protocol::from_static(protocol));
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn an_extended_connect_is_answered_200_without_an_accept_key() {
+        let parts = extended_connect(Some("websocket"), "13");
+        assert_eq!(check(&parts), Ok(None));
+        let response = switching_protocols(None, Some("v1.chat"), None);
+        assert_eq!(response.status(), StatusCode::OK);
+        for name in ["sec-websocket-accept", "upgrade", "connection"] {
+            assert!(!response.headers().contains_key(name), "{name}");
+        }
+        assert_eq!(response.headers()["sec-websocket-protocol"], "v1.chat");
+
+        assert_eq!(
+            check(&extended_connect(Some("chat"), "13")),
+            Err(Rejection::ConnectNotWebsocket)
+        );
+        assert_eq!(
+            check(&extended_connect(None, "13")),
+            Err(Rejection::ConnectNotWebsocket)
+        );
+        assert_eq!(
+            check(&extended_connect(Some("websocket"), "8")),
+            Err(Rejection::UnsupportedVersion)
+        );
+    }
+
+    #[test]
+    fn the_authority_stands_in_for_host_over_http2_only() {
+        let mut parts = extended_connect(Some("websocket"), "13");
+        authority_as_host(&mut parts);
+        assert_eq!(parts.headers["host"], "example.com");
+        let mut http11 = request(|b| {
+            b.headers_mut().unwrap().remove("host");
+        });
+        authority_as_host(&mut http11);
+        assert!(!http11.headers.contains_key("host"));
+    }
 }
