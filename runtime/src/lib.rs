@@ -145,7 +145,12 @@ pub use api::websockets::WebSockets;
 pub use http::mount::RouterExt;
 pub use http::request::Request;
 pub use http::serve::serve;
+#[cfg(feature = "tls")]
+pub use http::tls::serve_tls;
 pub use proto::{CloseCode, Message, Utf8Bytes};
+/// The rustls that [`serve_tls`] takes a `ServerConfig` of.
+#[cfg(feature = "tls")]
+pub use tokio_rustls::rustls;
 
 pub use wsroute_macros::websocket_route;
 

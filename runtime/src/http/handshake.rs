@@ -1,5 +1,6 @@
 //! The opening handshake (RFC 6455 §4.2): checking the client's upgrade
-//! request and building the `101 Switching Protocols` answer.
+//! request and building the `101 Switching Protocols` answer — or, over
+//! HTTP/2, the extended CONNECT (RFC 8441 §4) and its `200`.
 
 use axum::body::Body;
 use axum::response::Response;
@@ -31,6 +32,8 @@ pub(crate) enum Rejection {
     NoHost,
     /// An `Origin` the route or [`Config`](crate::Config) does not allow.
     CrossOrigin,
+    /// An HTTP/2 CONNECT whose `:protocol` is missing or not `websocket`.
+    ConnectNotWebsocket,
 }
 
 impl Rejection {
@@ -72,6 +75,10 @@ impl Rejection {
                 StatusCode::BAD_REQUEST,
                 "a WebSocket upgrade needs a Host header",
             ),
+            Self::ConnectNotWebsocket => (
+                StatusCode::BAD_REQUEST,
+                "a WebSocket over HTTP/2 is an extended CONNECT with `:protocol` websocket (RFC 8441)",
+            ),
             Self::CrossOrigin => (
                 StatusCode::FORBIDDEN,
                 "WebSocket upgrades from this Origin are not allowed: list it in Config::allowed_origins([...]) or the route's `origins = [...]`",
@@ -97,13 +104,17 @@ impl Rejection {
 }
 
 /// Checks that `request` is a valid WebSocket upgrade; returns the
-/// `Sec-WebSocket-Accept` value to answer with.
+/// `Sec-WebSocket-Accept` value to answer with, or `None` for an HTTP/2
+/// extended CONNECT, which is answered without one.
 ///
 /// A plain GET (no `Upgrade` header) gets `426 Upgrade Required`, naming
 /// the protocol to upgrade to, so a browser or curl user sees at once that
 /// this is a WebSocket endpoint.
-pub(crate) fn check(request: &Parts) -> Result<HeaderValue, Rejection> {
+pub(crate) fn check(request: &Parts) -> Result<Option<HeaderValue>, Rejection> {
     let headers = &request.headers;
+    if request.method == Method::CONNECT && request.version == Version::HTTP_2 {
+        return check_extended_connect(request).map(|()| None);
+    }
     if request.method != Method::GET {
         return Err(Rejection::NotGet);
     }
@@ -130,6 +141,43 @@ pub(crate) fn check(request: &Parts) -> Result<HeaderValue, Rejection> {
     if has_body {
         return Err(Rejection::HasBody);
     }
+    check_version(headers)?;
+    let mut keys = headers.get_all(header::SEC_WEBSOCKET_KEY).iter();
+    match (keys.next(), keys.next()) {
+        (Some(key), None) if is_valid_key(key.as_bytes()) => Ok(Some(accept_key(key.as_bytes()))),
+        _ => Err(Rejection::BadKey),
+    }
+}
+
+/// RFC 8441 §4–5: `:protocol` names `websocket`; the version is checked
+/// as over HTTP/1.1, but there is no key (the stream itself is the proof
+/// the server understood), no `Upgrade`/`Connection`, and the stream's
+/// DATA frames are the WebSocket, so a body is expected.
+fn check_extended_connect(request: &Parts) -> Result<(), Rejection> {
+    let protocol = request.extensions.get::<hyper::ext::Protocol>();
+    if protocol.map(hyper::ext::Protocol::as_str) != Some("websocket") {
+        return Err(Rejection::ConnectNotWebsocket);
+    }
+    check_version(&request.headers)
+}
+
+/// HTTP/2 carries the host in `:authority`, which hyper puts in the URI,
+/// not in a `Host` header; the same-origin check reads the header, so an
+/// extended CONNECT gets one, as its HTTP/1.1 upgrade would have had.
+pub(crate) fn authority_as_host(request: &mut Parts) {
+    if request.version != Version::HTTP_2 || request.headers.contains_key(header::HOST) {
+        return;
+    }
+    let host = request
+        .uri
+        .authority()
+        .and_then(|authority| HeaderValue::from_str(authority.as_str()).ok());
+    if let Some(host) = host {
+        request.headers.insert(header::HOST, host);
+    }
+}
+
+fn check_version(headers: &HeaderMap) -> Result<(), Rejection> {
     if headers
         .get(header::SEC_WEBSOCKET_VERSION)
         .map(|v| v.as_bytes())
@@ -137,11 +185,7 @@ pub(crate) fn check(request: &Parts) -> Result<HeaderValue, Rejection> {
     {
         return Err(Rejection::UnsupportedVersion);
     }
-    let mut keys = headers.get_all(header::SEC_WEBSOCKET_KEY).iter();
-    match (keys.next(), keys.next()) {
-        (Some(key), None) if is_valid_key(key.as_bytes()) => Ok(accept_key(key.as_bytes())),
-        _ => Err(Rejection::BadKey),
-    }
+    Ok(())
 }
 
 /// The first of the server's `supported` subprotocols that the client
@@ -160,18 +204,27 @@ pub(crate) fn choose_protocol<'a>(headers: &HeaderMap, supported: &'a [String]) 
         .find(|p| offered.contains(p))
 }
 
-/// The `101 Switching Protocols` response completing the handshake.
+/// The `101 Switching Protocols` response completing the handshake, or
+/// for an extended CONNECT (`accept` is `None`) its `200` (RFC 8441 §5),
+/// which has no `Upgrade`, `Connection` or `Sec-WebSocket-Accept`.
 pub(crate) fn switching_protocols(
-    accept: HeaderValue,
+    accept: Option<HeaderValue>,
     protocol: Option<&str>,
     extensions: Option<HeaderValue>,
 ) -> Response {
     let mut response = Response::new(Body::empty());
-    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = response.headers_mut();
-    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    if let Some(accept) = accept {
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    *response.status_mut() = if h.contains_key(header::SEC_WEBSOCKET_ACCEPT) {
+        StatusCode::SWITCHING_PROTOCOLS
+    } else {
+        StatusCode::OK
+    };
+    let h = response.headers_mut();
     if let Some(value) = protocol.and_then(|p| HeaderValue::from_str(p).ok()) {
         h.insert(header::SEC_WEBSOCKET_PROTOCOL, value);
     }
@@ -250,7 +303,7 @@ mod tests {
         // §1.3's worked example.
         assert_eq!(accept_key(KEY.as_bytes()), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
         assert_eq!(
-            check(&request(|_| {})).unwrap(),
+            check(&request(|_| {})).unwrap().unwrap(),
             "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
     }
@@ -369,7 +422,7 @@ mod tests {
         assert_eq!(choose_protocol(&parts.headers, &supported), Some("v2.chat"));
         let none = request(|_| {});
         assert_eq!(choose_protocol(&none.headers, &supported), None);
-        let response = switching_protocols(accept_key(KEY.as_bytes()), Some("v1.chat"), None);
+        let response = switching_protocols(Some(accept_key(KEY.as_bytes())), Some("v1.chat"), None);
         assert_eq!(response.headers()["sec-websocket-protocol"], "v1.chat");
     }
 
@@ -399,5 +452,54 @@ mod tests {
                 .append("sec-websocket-key", HeaderValue::from_static(KEY));
         });
         assert_eq!(status(&twice), StatusCode::BAD_REQUEST);
+    }
+
+    fn extended_connect(protocol: Option<&'static str>, version: &str) -> Parts {
+        let mut b = Request::builder()
+            .method("CONNECT")
+            .version(Version::HTTP_2)
+            .uri("https://example.com/ws")
+            .header("sec-websocket-version", version);
+        if let Some(protocol) = protocol {
+            b = b.extension(hyper::ext::Protocol::from_static(protocol));
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn an_extended_connect_is_answered_200_without_an_accept_key() {
+        let parts = extended_connect(Some("websocket"), "13");
+        assert_eq!(check(&parts), Ok(None));
+        let response = switching_protocols(None, Some("v1.chat"), None);
+        assert_eq!(response.status(), StatusCode::OK);
+        for name in ["sec-websocket-accept", "upgrade", "connection"] {
+            assert!(!response.headers().contains_key(name), "{name}");
+        }
+        assert_eq!(response.headers()["sec-websocket-protocol"], "v1.chat");
+
+        assert_eq!(
+            check(&extended_connect(Some("chat"), "13")),
+            Err(Rejection::ConnectNotWebsocket)
+        );
+        assert_eq!(
+            check(&extended_connect(None, "13")),
+            Err(Rejection::ConnectNotWebsocket)
+        );
+        assert_eq!(
+            check(&extended_connect(Some("websocket"), "8")),
+            Err(Rejection::UnsupportedVersion)
+        );
+    }
+
+    #[test]
+    fn the_authority_stands_in_for_host_over_http2_only() {
+        let mut parts = extended_connect(Some("websocket"), "13");
+        authority_as_host(&mut parts);
+        assert_eq!(parts.headers["host"], "example.com");
+        let mut http11 = request(|b| {
+            b.headers_mut().unwrap().remove("host");
+        });
+        authority_as_host(&mut http11);
+        assert!(!http11.headers.contains_key("host"));
     }
 }

@@ -17,10 +17,12 @@ impl WebSockets {
         S: Clone + Send + Sync + 'static,
     {
         let sockets = self.clone();
-        axum::routing::get(move |State(state): State<S>, request: Request| {
+        let handler = move |State(state): State<S>, request: Request| {
             let sockets = sockets.clone();
             async move { sockets.upgrade::<R, S>(state, request).await }
-        })
+        };
+        // GET for HTTP/1.1, CONNECT for HTTP/2 (RFC 8441).
+        axum::routing::get(handler.clone()).connect(handler)
     }
 }
 

@@ -1,8 +1,9 @@
-//! Serving a router over HTTP/1.1 so that upgraded connections are plain
-//! TCP streams again.
+//! Serving a router over HTTP/1.1 and HTTP/2 so that connections upgraded
+//! over HTTP/1.1 are plain TCP streams again.
 //!
-//! Entry point: [`serve`]. The accept loop's error handling lives in
-//! [`AcceptErrors`]; each connection runs in [`serve_connection`].
+//! Entry point: [`serve`]. The accept loop is [`accept_loop`] (shared with
+//! TLS), its error handling [`AcceptErrors`]; each connection runs in
+//! [`serve_connection`].
 
 use std::future::Future;
 use std::io;
@@ -14,8 +15,9 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -31,15 +33,20 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 /// for WebSocket servers, with `sockets`' [`Config`](crate::Config)
 /// applied to the HTTP side too.
 ///
-/// `axum::serve` works with wsroute too, but it speaks HTTP/2 as well and
-/// so keeps every connection wrapped in a private type of hyper's; an
-/// upgraded WebSocket then has to be read through that wrapper and a
-/// buffer of its own. This function speaks HTTP/1.1 only (WebSockets need
-/// no more), so each upgraded connection is read straight from its
+/// `axum::serve` works with wsroute too, but it keeps every connection
+/// wrapped in a private type of hyper's; an upgraded WebSocket then has to
+/// be read through that wrapper and a buffer of its own. This function
+/// tells HTTP/1.1 from HTTP/2 itself, from the first bytes, so each
+/// WebSocket upgraded over HTTP/1.1 is read straight from its
 /// `TcpStream`: no read buffer while idle, fewer copies, less CPU per
 /// message. It also sets `TCP_NODELAY` and provides
 /// `ConnectInfo<SocketAddr>` to extractors and
 /// [`Connection::remote_addr`](crate::Connection::remote_addr).
+///
+/// A client that opens with the HTTP/2 preface (h2c with prior
+/// knowledge) is served HTTP/2 with `SETTINGS_ENABLE_CONNECT_PROTOCOL`,
+/// and its WebSockets are extended CONNECT streams (RFC 8441), any number
+/// of them on one connection.
 ///
 /// A client must send a complete request head within
 /// [`handshake_timeout`](crate::Config::handshake_timeout) of connecting
@@ -67,6 +74,42 @@ pub async fn serve(
     sockets: &WebSockets,
     signal: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
+    accept_loop(
+        listener,
+        sockets,
+        signal,
+        move |tcp, addr, handshake_timeout, stopping| {
+            let app = app.clone();
+            async move {
+                match tokio::time::timeout(handshake_timeout, http_version(&tcp)).await {
+                    Ok(Ok(version)) => {
+                        serve_connection(tcp, version, addr, app, handshake_timeout, stopping)
+                            .await;
+                    }
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, %addr, "connection failed before a request")
+                    }
+                    Err(_) => tracing::debug!(%addr, "no request within the handshake timeout"),
+                }
+            }
+        },
+    )
+    .await
+}
+
+/// The accept loop shared by [`serve`] and `serve_tls`: accepts, hands each
+/// connection to `connection` in a task of its own (so a slow handshake
+/// never holds up the next accept), and shuts down on `signal`.
+pub(crate) async fn accept_loop<F, C>(
+    listener: TcpListener,
+    sockets: &WebSockets,
+    signal: impl Future<Output = ()> + Send,
+    connection: F,
+) -> io::Result<()>
+where
+    F: Fn(TcpStream, SocketAddr, Duration, CancellationToken) -> C,
+    C: Future<Output = ()> + Send + 'static,
+{
     let config = sockets.config();
     let handshake_timeout = config.get_handshake_timeout();
     let close_timeout = config.get_close_timeout();
@@ -94,8 +137,7 @@ pub async fn serve(
         };
         errors.succeeded();
         let _ = tcp.set_nodelay(true);
-        let connection =
-            serve_connection(tcp, addr, app.clone(), handshake_timeout, stopping.clone());
+        let connection = connection(tcp, addr, handshake_timeout, stopping.clone());
         let dropping = dropping.clone();
         connections.spawn(async move {
             tokio::select! {
@@ -122,35 +164,93 @@ pub async fn serve(
     Ok(())
 }
 
-/// One HTTP/1.1 connection, until it ends, is upgraded, or `stopping`
-/// fires and its request in progress is answered.
-async fn serve_connection(
-    tcp: TcpStream,
+/// Which HTTP a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HttpVersion {
+    Http1,
+    Http2,
+}
+
+/// What an HTTP/2 client with prior knowledge sends first (RFC 9113 §3.4).
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// How long to wait before peeking again at a preface that came in part.
+const PREFACE_RETRY: Duration = Duration::from_millis(1);
+
+/// Tells HTTP/2 prior knowledge from HTTP/1.1 by peeking at the first
+/// bytes, so the stream handed to hyper (and back, on upgrade) is still
+/// the bare `TcpStream`. Decided at the first byte that differs from the
+/// preface, so an HTTP/1.1 request costs one peek.
+async fn http_version(tcp: &TcpStream) -> io::Result<HttpVersion> {
+    let mut head = [0u8; H2_PREFACE.len()];
+    loop {
+        let n = tcp.peek(&mut head).await?;
+        if n == 0 || head[..n] != H2_PREFACE[..n] {
+            // At the end of the stream, hyper sees it too and ends.
+            return Ok(HttpVersion::Http1);
+        }
+        if n == H2_PREFACE.len() {
+            return Ok(HttpVersion::Http2);
+        }
+        // A preface split over packets: peek would return the same bytes
+        // at once, so wait a little (the caller's timeout bounds it).
+        tokio::time::sleep(PREFACE_RETRY).await;
+    }
+}
+
+/// One HTTP connection, until it ends, is upgraded, or `stopping` fires
+/// and its requests in progress are answered.
+pub(crate) async fn serve_connection<IO>(
+    io: IO,
+    version: HttpVersion,
     addr: SocketAddr,
     app: Router,
     handshake_timeout: Duration,
     stopping: CancellationToken,
-) {
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let service = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(addr));
         let mut app = app.clone();
         // A Router is always ready: `call` without `poll_ready`.
         app.call(request.map(Body::new))
     });
-    // hyper's header read timer runs whenever it waits for a head: from
-    // the first byte it waits for, and again between keep-alive requests,
-    // so a client that sends nothing, or half a head, is cut off too.
-    let connection = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(handshake_timeout)
-        .serve_connection(TokioIo::new(tcp), service)
-        .with_upgrades();
-    let mut connection = pin!(connection);
-    let result = tokio::select! {
-        result = connection.as_mut() => result,
-        () = stopping.cancelled() => {
-            connection.as_mut().graceful_shutdown();
-            connection.await
+    let result = match version {
+        HttpVersion::Http1 => {
+            // hyper's header read timer runs whenever it waits for a head:
+            // from the first byte it waits for, and again between
+            // keep-alive requests, so a client that sends nothing, or half
+            // a head, is cut off too.
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(handshake_timeout)
+                .serve_connection(TokioIo::new(io), service)
+                .with_upgrades();
+            let mut connection = pin!(connection);
+            tokio::select! {
+                result = connection.as_mut() => result,
+                () = stopping.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            }
+        }
+        HttpVersion::Http2 => {
+            // Extended CONNECT (RFC 8441) is what WebSockets over HTTP/2
+            // are; hyper announces it only when asked.
+            let connection = http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .enable_connect_protocol()
+                .serve_connection(TokioIo::new(io), service);
+            let mut connection = pin!(connection);
+            tokio::select! {
+                result = connection.as_mut() => result,
+                () = stopping.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            }
         }
     };
     if let Err(e) = result {

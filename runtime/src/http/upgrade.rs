@@ -53,6 +53,7 @@ impl WebSockets {
             Ok(accept) => accept,
             Err(rejection) => return rejection.into_response(),
         };
+        handshake::authority_as_host(&mut parts);
         if let Some(response) = self.refusal::<R, S>(&parts) {
             return response;
         }
@@ -156,6 +157,21 @@ impl WebSockets {
                     let _ = tcp.set_nodelay(true);
                     driver::run(tcp, parts.read_buf, route, conn, settings).await;
                 }
+                #[cfg(feature = "tls")]
+                Err(upgraded) => match upgraded
+                    .downcast::<TokioIo<tokio_rustls::server::TlsStream<TcpStream>>>()
+                {
+                    // Under `serve_tls`: read the decrypted stream itself.
+                    Ok(parts) => {
+                        let io = Buffered::new(parts.io.into_inner());
+                        driver::run(io, parts.read_buf, route, conn, settings).await;
+                    }
+                    Err(upgraded) => {
+                        let io = Buffered::new(TokioIo::new(upgraded));
+                        driver::run(io, Bytes::new(), route, conn, settings).await;
+                    }
+                },
+                #[cfg(not(feature = "tls"))]
                 Err(upgraded) => {
                     let io = Buffered::new(TokioIo::new(upgraded));
                     driver::run(io, Bytes::new(), route, conn, settings).await;
