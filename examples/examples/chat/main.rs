@@ -163,7 +163,10 @@ fn page() -> String {
     include_str!("page.html")
         .replace("{{max_payload}}", &max.to_string())
         .replace("{{max_room}}", &MAX_ROOM.to_string())
-        .replace("{{stale_ms}}", &(4 * rooms::REFRESH.as_millis()).to_string())
+        .replace(
+            "{{stale_ms}}",
+            &(4 * rooms::REFRESH.as_millis()).to_string(),
+        )
 }
 
 #[tokio::main]
