@@ -1,5 +1,6 @@
 // The chat example's page, as people use it, in headless Debian Chromium.
-// Run by run.sh, which starts the server and sets CHAT_URL. Every check is
+// Run by run.sh, which starts the servers and sets CHAT_URL (one node) and
+// CHAT_URL_A, CHAT_URL_B (two nodes sharing a Redis). Every check is
 // on what the page shows (the DOM, computed visibility, layout); a failed
 // step is recorded and the next one starts from fresh pages, so one run
 // lists everything that is wrong. Exits 1 if any check failed.
@@ -11,6 +12,9 @@ import { join } from "node:path";
 
 const url = process.env.CHAT_URL;
 if (!url) throw new Error("set CHAT_URL (run.sh does)");
+const urlA = process.env.CHAT_URL_A;
+const urlB = process.env.CHAT_URL_B;
+if (!urlA || !urlB) throw new Error("set CHAT_URL_A and CHAT_URL_B: two nodes with --redis (run.sh does)");
 const shots = process.env.SCREENSHOT_DIR || "screenshots";
 mkdirSync(shots, { recursive: true });
 const LIMIT = 4096; // the route's max_payload in examples/examples/chat/main.rs
@@ -50,7 +54,7 @@ context.on("response", (r) => {
 });
 
 const pages = new Set();
-async function user(name) {
+async function user(name, at = url) {
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT);
   page.on("pageerror", (e) => pageErrors.push(`${name}: ${e.message}`));
@@ -61,7 +65,7 @@ async function user(name) {
   await cdp.send("Network.enable");
   cdp.on("Network.webSocketHandshakeResponseReceived", (e) => page.handshakes.push(e.response));
   pages.add(page);
-  await page.goto(url);
+  await page.goto(at);
   return page;
 }
 async function closeUser(page) {
@@ -108,8 +112,9 @@ async function waitNotice(page, re) {
   }
   return text;
 }
-async function joinAs(page, name) {
+async function joinAs(page, name, room = "") {
   await page.fill("#join input[name=name]", name);
+  await page.fill("#join input[name=room]", room);
   await page.click("#join button");
 }
 async function joined(page) {
@@ -120,6 +125,20 @@ async function joined(page) {
   } catch {
     return false;
   }
+}
+// The room list as the page shows it: ["kitchen 1", "lobby 2"].
+const roomList = (page) =>
+  page.$$eval("#rooms li", (lis) => lis.map((li) => [...li.children].map((c) => c.textContent).join(" ")));
+async function waitRooms(page, want) {
+  const end = Date.now() + WAIT;
+  let got = [];
+  while (Date.now() < end) {
+    got = await roomList(page);
+    if (JSON.stringify(got) === JSON.stringify(want)) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  page.lastRooms = got;
+  return false;
 }
 async function say(page, text) {
   await page.fill("#send input[name=text]", text);
@@ -341,7 +360,100 @@ await step("7. a long unbroken line wraps", async () => {
   await shot(bob, "7-long-line-wraps.png", "bob's page: a 600-character word wrapped inside the log");
 });
 
-await step("8. no request for /favicon.ico gets a 404", async () => {
+await step("8. rooms: lobby by default, rooms isolated, the room list follows joins and leaves", async () => {
+  await freshPair();
+  check("alice's page says she is in the lobby", (await alice.textContent("#room")) === "lobby");
+  check("alice's room list: lobby with 2 members", await waitRooms(alice, ["lobby 2"]),
+    JSON.stringify(alice.lastRooms));
+  const erin = await user("erin");
+  await joinAs(erin, "erin", "kitchen");
+  check("erin: joined the kitchen", await joined(erin));
+  check("erin's page says she is in the kitchen", (await erin.textContent("#room")) === "kitchen");
+  check("erin sees her own join line", await waitLine(erin, "* erin joined"));
+  for (const page of [alice, erin]) {
+    check(`${page.user}'s room list: kitchen 1, lobby 2`, await waitRooms(page, ["kitchen 1", "lobby 2"]),
+      JSON.stringify(page.lastRooms));
+  }
+  check("erin's own room is marked in her list",
+    (await erin.$eval("#rooms li.current", (li) => li.dataset.room).catch(() => null)) === "kitchen");
+  const frank = await user("frank");
+  await joinAs(frank, "frank", "kitchen");
+  check("frank: joined the kitchen", await joined(frank));
+  check("erin sees frank join", await waitLine(erin, "* frank joined"));
+  check("bob's room list: kitchen 2, lobby 2", await waitRooms(bob, ["kitchen 2", "lobby 2"]),
+    JSON.stringify(bob.lastRooms));
+  await say(erin, "anyone in the kitchen?");
+  await say(alice, "lobby talk");
+  check("frank gets erin's kitchen line", await waitLine(frank, "erin: anyone in the kitchen?"));
+  check("bob gets alice's lobby line", await waitLine(bob, "alice: lobby talk"));
+  await closeUser(erin);
+  check("frank sees erin leave", await waitLine(frank, "* erin left"));
+  check("alice's room list: kitchen 1 once erin left", await waitRooms(alice, ["kitchen 1", "lobby 2"]),
+    JSON.stringify(alice.lastRooms));
+  await settle();
+  const leaked = [];
+  for (const l of await lines(alice)) if (/erin|frank/.test(l)) leaked.push(`alice: ${l}`);
+  for (const l of await lines(bob)) if (/erin|frank/.test(l)) leaked.push(`bob: ${l}`);
+  for (const l of await lines(frank)) if (/alice|bob/.test(l)) leaked.push(`frank: ${l}`);
+  check("nothing of the kitchen reaches the lobby, nor of the lobby the kitchen", leaked.length === 0,
+    JSON.stringify(leaked));
+  await shot(frank, "8-rooms.png", "frank's page in the kitchen: erin's line and leave, the room list with both rooms");
+  await closeUser(frank);
+  check("alice's room list: the kitchen is gone once empty", await waitRooms(alice, ["lobby 2"]),
+    JSON.stringify(alice.lastRooms));
+  const long = await user("long");
+  await long.fill("#join input[name=name]", "long");
+  await long.fill("#join input[name=room]", "r".repeat(40));
+  check("a room name over 32 characters is cut by the field", (await long.$eval("#join input[name=room]",
+    (el) => el.value.length)) === 32);
+  await long.$eval("#join input[name=room]", (el) => { el.value = "r".repeat(40); });
+  await long.click("#join button");
+  const refused = await waitNotice(long, /room/i);
+  check("a room name over 32 characters set past maxlength: the server's refusal is shown",
+    /refused/i.test(refused) && /32/.test(refused), JSON.stringify(refused));
+  await closeUser(long);
+});
+
+await step("9. two nodes through Redis: a user on each talk both ways and see the same rooms", async () => {
+  for (const p of [...pages]) await closeUser(p);
+  const gina = await user("gina", urlA);
+  await joinAs(gina, "gina", "bridge");
+  check("gina joined on node A", await joined(gina));
+  const hank = await user("hank", urlB);
+  await joinAs(hank, "hank", "bridge");
+  check("hank joined on node B", await joined(hank));
+  check("gina (node A) sees hank (node B) join", await waitLine(gina, "* hank joined"));
+  const ivy = await user("ivy", urlB);
+  await joinAs(ivy, "ivy");
+  check("ivy joined the lobby on node B", await joined(ivy));
+  await say(gina, "hello from node A");
+  await say(hank, "hello from node B");
+  for (const [page, text] of [[hank, "gina: hello from node A"], [gina, "hank: hello from node B"],
+    [gina, "gina: hello from node A"], [hank, "hank: hello from node B"]]) {
+    check(`${page.user} sees "${text}"`, await waitLine(page, text));
+  }
+  await settle();
+  for (const page of [gina, hank]) {
+    const all = await lines(page);
+    const dups = all.filter((l, i) => all.indexOf(l) !== i);
+    check(`${page.user}: no line arrived twice across nodes`, dups.length === 0, JSON.stringify(dups));
+  }
+  check("ivy (lobby, node B) gets nothing of the bridge",
+    (await lines(ivy)).every((l) => !/gina|hank/.test(l)), JSON.stringify(await lines(ivy)));
+  for (const page of [gina, hank, ivy]) {
+    check(`${page.user}'s room list sums both nodes: bridge 2, lobby 1`,
+      await waitRooms(page, ["bridge 2", "lobby 1"]), JSON.stringify(page.lastRooms));
+  }
+  await shot(gina, "9-two-nodes.png", "gina's page on node A: hank on node B joined and talks; both nodes' rooms");
+  await closeUser(hank);
+  check("gina (node A) sees hank (node B) leave", await waitLine(gina, "* hank left"));
+  check("gina's room list: bridge 1 once hank left node B", await waitRooms(gina, ["bridge 1", "lobby 1"]),
+    JSON.stringify(gina.lastRooms));
+  for (const p of [...pages]) await closeUser(p);
+  alice = await user("alice"); // for step 10, which looks at a page
+});
+
+await step("10. no request for /favicon.ico gets a 404", async () => {
   const favicons = notFound.filter((u) => new URL(u).pathname === "/favicon.ico");
   check("no 404 for /favicon.ico among the recorded responses", favicons.length === 0, favicons.join(", "));
   // Chromium fetches the icon outside the page's network events, so also

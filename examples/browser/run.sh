@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The chat example's page in headless Debian Chromium, driven by
 # playwright-core (which never downloads a browser of its own).
-# Installs what it needs on a fresh Debian machine, starts the chat example
-# on a free loopback port, runs chat.test.mjs against it, stops the server.
+# Installs what it needs on a fresh Debian machine (chromium, redis-server),
+# starts on free loopback ports one chat node alone, and a redis-server with
+# two chat nodes sharing it (--redis), runs chat.test.mjs against them, and
+# stops them all however it ends.
 #
 #   bash examples/browser/run.sh            # screenshots in examples/browser/screenshots/
 #   SCREENSHOT_DIR=/tmp/shots bash examples/browser/run.sh
@@ -18,9 +20,13 @@ as_root() {
     fi
 }
 
-if [ ! -x /usr/bin/chromium ]; then
+missing=""
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
+command -v redis-server >/dev/null || missing="$missing redis-server"
+if [ -n "$missing" ]; then
     as_root apt-get update
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+    # shellcheck disable=SC2086
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y $missing
 fi
 (cd "$here" && npm ci --no-audit --no-fund)
 
@@ -30,29 +36,60 @@ if [ -z "${CHAT_BIN:-}" ]; then
 fi
 
 work="$(mktemp -d)"
-server=""
+pids=()
 cleanup() {
-    if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-# Port 0: the kernel picks a free port, and the example prints which.
-"$CHAT_BIN" --addr 127.0.0.1:0 >"$work/server.out" 2>"$work/server.err" &
-server=$!
-url=""
-for _ in $(seq 100); do
-    url="$(sed -n 's|^chat on \(http://[^ ]*\)$|\1|p' "$work/server.out")"
-    [ -n "$url" ] && break
-    kill -0 "$server" 2>/dev/null || { cat "$work/server.err" >&2; echo "browser test: the chat server exited" >&2; exit 1; }
-    sleep 0.1
+# Redis on a free loopback port (asked of the kernel, then released: a
+# port taken in between makes redis-server exit, and we try another),
+# keeping nothing on disk.
+redis_url=""
+for _ in 1 2 3; do
+    port="$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')"
+    redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+        --dir "$work" >"$work/redis.out" 2>&1 &
+    redis=$!
+    pids+=("$redis")
+    for _ in $(seq 50); do
+        if grep -q "Ready to accept connections" "$work/redis.out"; then redis_url="redis://127.0.0.1:$port"; break; fi
+        kill -0 "$redis" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -n "$redis_url" ] && break
 done
-[ -n "$url" ] || { echo "browser test: the chat server printed no address in 10 s" >&2; exit 1; }
-echo "chat server at $url (pid $server)"
+[ -n "$redis_url" ] || { cat "$work/redis.out" >&2; echo "browser test: redis-server did not start" >&2; exit 1; }
+echo "redis-server at $redis_url (pid $redis)"
+
+# start_chat NAME [ARGS...]: a chat node on a free port (port 0: the kernel
+# picks, the example prints which); sets $url.
+start_chat() {
+    local name="$1"; shift
+    "$CHAT_BIN" --addr 127.0.0.1:0 "$@" >"$work/$name.out" 2>"$work/$name.err" &
+    local pid=$!
+    pids+=("$pid")
+    url=""
+    for _ in $(seq 100); do
+        url="$(sed -n 's|^chat on \(http://[^ ]*\).*$|\1|p' "$work/$name.out")"
+        [ -n "$url" ] && break
+        kill -0 "$pid" 2>/dev/null || { cat "$work/$name.err" >&2; echo "browser test: chat $name exited" >&2; exit 1; }
+        sleep 0.1
+    done
+    [ -n "$url" ] || { echo "browser test: chat $name printed no address in 10 s" >&2; exit 1; }
+    echo "chat $name at $url (pid $pid)"
+}
+start_chat alone; url_alone="$url"
+start_chat node-a --redis "$redis_url"; url_a="$url"
+start_chat node-b --redis "$redis_url"; url_b="$url"
 
 status=0
-CHAT_URL="$url" SCREENSHOT_DIR="${SCREENSHOT_DIR:-$here/screenshots}" \
+CHAT_URL="$url_alone" CHAT_URL_A="$url_a" CHAT_URL_B="$url_b" SCREENSHOT_DIR="${SCREENSHOT_DIR:-$here/screenshots}" \
     timeout --kill-after=10 120 node "$here/chat.test.mjs" || status=$?
 if [ "$status" = 124 ]; then echo "browser test: FAILED, over the 120 s limit" >&2; fi
-if [ -s "$work/server.err" ]; then echo "--- chat server stderr:"; cat "$work/server.err"; fi
+for name in alone node-a node-b; do
+    if [ -s "$work/$name.err" ]; then echo "--- chat $name stderr:"; cat "$work/$name.err"; fi
+done
 exit "$status"

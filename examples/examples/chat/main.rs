@@ -1,92 +1,147 @@
-//! Chat room: everyone connected sees everyone's messages.
+//! Chat rooms on topics, on one node or several sharing a Redis server.
 //!
 //! ```sh
 //! cargo run --release -p wsroute-examples --example chat
+//! # or two nodes of one chat, through Redis:
+//! cargo run --release -p wsroute-examples --example chat -- --port 3000 --redis redis://127.0.0.1:6379
+//! cargo run --release -p wsroute-examples --example chat -- --port 3001 --redis redis://127.0.0.1:6379
 //! ```
 //!
-//! Then open <http://127.0.0.1:3000/> in two browser tabs. The WebSocket
-//! route is `/ws?name=NAME`; a missing or blank name is refused, and
-//! `/name?name=NAME` answers the same check over plain HTTP, because a
-//! browser's WebSocket cannot read why an upgrade was refused.
-//! `examples/browser/run.sh` tests the page in headless Chromium.
+//! Then open <http://127.0.0.1:3000/> (and :3001) in browser tabs. The
+//! WebSocket route is `/ws?name=NAME&room=ROOM` (room `lobby` if none); a
+//! blank name or an over-long room is refused, and `/name?name=&room=`
+//! answers the same check over plain HTTP, because a browser's WebSocket
+//! cannot read why an upgrade was refused.
+//!
+//! Each member subscribes to two topics: its room's (`room:ROOM`: lines,
+//! joins and leaves) and [`rooms::ROOMS`] (the room list, see `rooms.rs`).
+//! There is no registry of connections here: the topics are it, and with
+//! `--redis` they span the nodes. `examples/browser/run.sh` tests the
+//! page in headless Chromium, on one node and on two.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+mod args;
+mod rooms;
+
+use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Html;
 use axum::routing::get;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use wsroute::{
     CloseReason, Config, Connection, Error, Message, Route, RouterExt, WebSockets, websocket_route,
 };
 
-/// Who is in the room: shared by all connections (the router's state).
-#[derive(Clone, Default)]
-struct Room {
-    members: Arc<Mutex<HashMap<u64, Connection>>>,
+use crate::rooms::LocalRooms;
+
+/// Room names are at most this many characters, so that one page cannot
+/// make every room list on every node large.
+const MAX_ROOM: usize = 32;
+
+/// What the server sends a page, as JSON: `{"kind":"line","text":..}`.
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+enum ToPage<'a> {
+    /// Someone's message, as `name: text`.
+    Line { text: &'a str },
+    /// A join or leave, as `* name joined`.
+    Notice { text: &'a str },
+    /// One node's rooms (see `rooms.rs`).
+    Rooms(rooms::Snapshot<'a>),
 }
 
-impl Room {
-    fn broadcast(&self, line: &str) {
-        for conn in self.members.lock().unwrap().values() {
-            // A member whose queue is full (not reading) misses this line;
-            // one that is closing is about to leave anyway.
-            let _ = conn.send_text(line);
-        }
-    }
+/// The router's state.
+#[derive(Clone)]
+struct Node {
+    sockets: WebSockets,
+    rooms: Arc<LocalRooms>,
 }
 
 #[derive(Deserialize)]
 struct Join {
     name: Option<String>,
+    room: Option<String>,
 }
 
+type Refusal = (StatusCode, &'static str);
+
 impl Join {
-    /// The one rule for names, shared by the upgrade and `/name`.
-    fn name(self) -> Result<String, (StatusCode, &'static str)> {
-        match self.name.map(|n| n.trim().to_owned()) {
-            Some(name) if !name.is_empty() => Ok(name),
-            _ => Err((
+    /// The one rule for names and rooms, shared by the upgrade and `/name`.
+    fn check(self) -> Result<(String, String), Refusal> {
+        let name = match self.name.map(|n| n.trim().to_owned()) {
+            Some(name) if !name.is_empty() => name,
+            _ => {
+                return Err((
+                    StatusCode::BAD_REQUEST,
+                    "a name is required (not just spaces)",
+                ));
+            }
+        };
+        let room = match self.room.map(|r| r.trim().to_owned()) {
+            Some(room) if !room.is_empty() => room,
+            _ => "lobby".to_owned(),
+        };
+        if room.chars().count() > MAX_ROOM {
+            return Err((
                 StatusCode::BAD_REQUEST,
-                "a name is required (not just spaces)",
-            )),
+                "a room name is at most 32 characters: shorten it",
+            ));
         }
+        Ok((name, room))
     }
 }
 
 /// One member's connection.
 struct Chat {
     name: String,
-    room: Room,
+    room: String,
+    /// The room's topic.
+    topic: String,
+    node: Node,
+}
+
+impl Chat {
+    fn notice(&self, text: &str) {
+        // Everyone in the room, this member too, on every node.
+        let _ = self
+            .node
+            .sockets
+            .publish_json(&self.topic, &ToPage::Notice { text });
+    }
 }
 
 #[websocket_route("/ws", max_payload = 4096)]
 impl Chat {
-    async fn accept(
-        Query(join): Query<Join>,
-        State(room): State<Room>,
-    ) -> Result<Self, (StatusCode, &'static str)> {
+    async fn accept(Query(join): Query<Join>, State(node): State<Node>) -> Result<Self, Refusal> {
+        let (name, room) = join.check()?;
         Ok(Chat {
-            name: join.name()?,
+            name,
+            topic: rooms::topic(&room),
             room,
+            node,
         })
     }
 
     async fn open(&mut self, conn: &Connection) {
-        self.room
-            .members
-            .lock()
-            .unwrap()
-            .insert(conn.id(), conn.clone());
-        self.room.broadcast(&format!("* {} joined", self.name));
+        // Subscribed before the notice, so the member sees its own join.
+        // Both fail only if the connection is already closing.
+        if conn.subscribe(&self.topic).is_err() || conn.subscribe(rooms::ROOMS).is_err() {
+            return;
+        }
+        self.node.rooms.joined(&self.room);
+        self.notice(&format!("* {} joined", self.name));
     }
 
     async fn message(&mut self, _conn: &Connection, msg: Message) {
         // Binary messages have no place in a text chat.
         if let Some(text) = msg.as_text() {
-            self.room.broadcast(&format!("{}: {text}", self.name));
+            let text = format!("{}: {text}", self.name);
+            // A member whose queue is full (not reading) misses this line.
+            let _ = self
+                .node
+                .sockets
+                .publish_json(&self.topic, &ToPage::Line { text: &text });
         }
     }
 
@@ -94,35 +149,62 @@ impl Chat {
         eprintln!("{}: {err}", self.name);
     }
 
-    async fn close(&mut self, conn: &Connection, _reason: CloseReason) {
-        self.room.members.lock().unwrap().remove(&conn.id());
-        self.room.broadcast(&format!("* {} left", self.name));
+    async fn close(&mut self, _conn: &Connection, _reason: CloseReason) {
+        // Its topics are left already; the others hear it go.
+        self.notice(&format!("* {} left", self.name));
+        self.node.rooms.left();
     }
 }
 
-/// The page, told the route's message limit so that it can refuse an
+/// The page, told the route's message limits so that it can refuse an
 /// over-limit line itself: the server would close the connection (1009).
 fn page() -> String {
-    let max = <Chat as Route<Room>>::MAX_PAYLOAD.expect("the route sets max_payload");
-    include_str!("page.html").replace("{{max_payload}}", &max.to_string())
+    let max = <Chat as Route<Node>>::MAX_PAYLOAD.expect("the route sets max_payload");
+    include_str!("page.html")
+        .replace("{{max_payload}}", &max.to_string())
+        .replace("{{max_room}}", &MAX_ROOM.to_string())
+        .replace(
+            "{{stale_ms}}",
+            &(4 * rooms::REFRESH.as_millis()).to_string(),
+        )
 }
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let addr = wsroute_examples::addr_from_args("127.0.0.1:3000");
+    let args = args::Args::from_env();
     let page: &'static str = page().leak();
-    let sockets = WebSockets::new(Config::default());
+    let sockets = match &args.redis {
+        None => WebSockets::new(Config::default()),
+        Some(url) => match wsroute_redis::RedisBroker::new(url.as_str()) {
+            Ok(broker) => WebSockets::with_broker(Config::default(), broker),
+            Err(err) => {
+                eprintln!("--redis {url}: {err}; write it as redis://HOST:PORT");
+                std::process::exit(2)
+            }
+        },
+    };
+    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    let addr = listener.local_addr()?;
+    // Unique among nodes that share a Redis, and across restarts.
+    let node_id = format!("{addr}/{}", std::process::id());
+    let node = Node {
+        rooms: LocalRooms::new(node_id, sockets.clone()),
+        sockets: sockets.clone(),
+    };
+    tokio::spawn(Arc::clone(&node.rooms).refresh());
     let app = axum::Router::new()
         .route("/", get(move || async move { Html(page) }))
         .route(
             "/name",
-            get(|Query(join): Query<Join>| async { join.name().map(|_| StatusCode::NO_CONTENT) }),
+            get(|Query(join): Query<Join>| async { join.check().map(|_| StatusCode::NO_CONTENT) }),
         )
         .websocket::<Chat>(&sockets)
-        .with_state(Room::default());
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    println!("chat on http://{}/", listener.local_addr()?);
-    // On Ctrl-C every member gets close 1001 and leaves the room properly.
+        .with_state(node);
+    match &args.redis {
+        Some(url) => println!("chat on http://{addr}/ (a node of the chat on {url})"),
+        None => println!("chat on http://{addr}/"),
+    }
+    // On Ctrl-C every member gets close 1001 and leaves its room properly.
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
