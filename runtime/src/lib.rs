@@ -114,6 +114,10 @@
 //!   them to ease debugging.
 //! - `internals` — exposes building blocks of [`proto`] to this crate's
 //!   benchmarks and fuzz targets; not a stable API.
+//! - `test-util` — [`test`]: an in-process test client that connects to a
+//!   `Router` without opening a port. Enable it for tests:
+//!   `wsroute = { version = "0.1", features = ["test-util"] }` under
+//!   `[dev-dependencies]`.
 #![warn(missing_docs)]
 // The one `unsafe` is `Utf8Bytes::as_str` over bytes vouched for by
 // `Utf8Bytes::from_validated` (an `unsafe fn`); each is allowed where it is.
@@ -127,6 +131,8 @@ mod api;
 mod http;
 pub mod proto;
 mod task;
+#[cfg(feature = "test-util")]
+pub mod test;
 
 pub use api::accept::AcceptOutcome;
 pub use api::config::{Config, DEFAULT_MAX_PAYLOAD, SlowConsumer};
