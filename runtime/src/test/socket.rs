@@ -173,19 +173,21 @@ impl TestSocket {
     }
 
     /// Starts the close handshake with `code` and `reason`; the server's
-    /// answer is [`closed`](Self::closed). Panics if the connection is
-    /// gone.
+    /// answer is [`closed`](Self::closed). [`CloseCode::NO_STATUS`] sends a
+    /// close frame without a code (1005 itself may not be sent). Any other
+    /// code is sent as it is, valid or not, to test the server's checks.
+    /// Panics if the connection is gone.
     #[track_caller]
     pub fn close(
         &mut self,
         code: CloseCode,
         reason: &str,
     ) -> impl Future<Output = ()> + Send + '_ {
-        let frame = CloseFrame {
+        let frame = (code != CloseCode::NO_STATUS).then(|| CloseFrame {
             code: u16::from(code).into(),
             reason: reason.into(),
-        };
-        self.send_wire(WireMessage::Close(Some(frame)), Location::caller())
+        });
+        self.send_wire(WireMessage::Close(frame), Location::caller())
     }
 
     /// Waits for the server's close frame (its answer to
