@@ -108,6 +108,24 @@
 //! subscriber that does not read is skipped or closed by its
 //! [`SlowConsumer`] policy, never waited for ([`Published`] counts both).
 //!
+//! # Testing
+//!
+//! With the feature `test-util`, [`test::TestServer`] connects to a route
+//! of a `Router` without opening a port, through the same upgrade and
+//! connection task as production; [`test`] has a chat room tested in ten
+//! lines.
+//!
+//! # Logging
+//!
+//! Each connection runs in an `INFO` `tracing` span named `websocket`
+//! (fields `route`, `id`, `peer`, `protocol`, `extensions`), entered
+//! around every handler call, so a handler's own events carry it. The
+//! crate's events are at `DEBUG`: `WebSocket opened`, `WebSocket error`
+//! (`error`), and `WebSocket closed` (`code`, `reason`, `clean`,
+//! `duration`, `messages_in`, `messages_out`, `bytes_in`, `bytes_out`).
+//! Nothing is logged per message. The README's "Logging" section shows
+//! how to turn them on with `RUST_LOG`.
+//!
 //! # Cargo features
 //! - `enforce-ws-spec` — Crow's `CROW_ENFORCE_WS_SPEC`: refuse unmasked
 //!   client frames (close 1002). Off by default, as in Crow, which accepts

@@ -172,7 +172,10 @@ async fn conn_close_from_a_handler() {
     let mut client = server.connect("/ws").await;
     client.send_text("close-me").await;
     let close = client.closed().await;
-    assert_eq!((close.code.0, close.reason.as_str()), (4000, "as requested"));
+    assert_eq!(
+        (close.code.0, close.reason.as_str()),
+        (4000, "as requested")
+    );
     // tungstenite answers the close; the server then ends the stream.
     client.ended().await;
     assert_eq!(

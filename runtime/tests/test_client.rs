@@ -116,7 +116,10 @@ async fn the_server_s_close_is_reported_to_recv_and_closed() {
         r#"the server closed the connection (4001 "asked to") instead of sending a message"#
     );
     let close = client.closed().await;
-    assert_eq!((close.code, close.reason.as_str()), (CloseCode(4001), "asked to"));
+    assert_eq!(
+        (close.code, close.reason.as_str()),
+        (CloseCode(4001), "asked to")
+    );
     client.ended().await;
 }
 
@@ -131,7 +134,8 @@ async fn recv_fails_after_the_timeout_naming_what_it_awaited() {
     client.send_text("quiet").await;
     let err = client.try_recv().await.unwrap_err();
     assert!(
-        err.to_string().starts_with("timed out after 50ms waiting for a message"),
+        err.to_string()
+            .starts_with("timed out after 50ms waiting for a message"),
         "{err}"
     );
 }

@@ -95,7 +95,11 @@ async fn handler_events_carry_the_connection_span_and_close_carries_the_counts()
     ] {
         assert!(handler.contains(field), "{field} missing from {handler}");
     }
-    assert!(captured.line_with("WebSocket opened").contains("peer=10.1.2.3:4567"));
+    assert!(
+        captured
+            .line_with("WebSocket opened")
+            .contains("peer=10.1.2.3:4567")
+    );
     let closed = captured.line_with("WebSocket closed");
     for field in [
         "peer=10.1.2.3:4567",

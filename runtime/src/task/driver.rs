@@ -436,7 +436,11 @@ fn read_available<T: Transport>(
 }
 
 /// Hands each event of the last read to the route, in order.
-async fn dispatch<R: Route<S>, S>(route: &mut R, held: &mut Held<'_>, proto: &mut ServerConnection) {
+async fn dispatch<R: Route<S>, S>(
+    route: &mut R,
+    held: &mut Held<'_>,
+    proto: &mut ServerConnection,
+) {
     loop {
         // Taking a Close or Error event queues the close frame: first
         // encode what the handlers sent for the messages before it.

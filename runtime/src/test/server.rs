@@ -11,8 +11,8 @@ use http::{HeaderName, HeaderValue};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Error as WireError;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tower_service::Service;
 
 use super::{TestError, TestSocket};
@@ -159,4 +159,3 @@ async fn serve_pipe(pipe: tokio::io::DuplexStream, app: Router, addr: SocketAddr
         tracing::debug!(error = %e, "test connection ended with an HTTP error");
     }
 }
-

@@ -101,7 +101,11 @@ impl TestSocket {
 
     async fn send_wire(&mut self, message: WireMessage, caller: &'static Location<'static>) {
         if let Err(e) = self.stream.send(message).await {
-            panic!("{caller}: sending on {}: {}", self.path, TestError::Client(e));
+            panic!(
+                "{caller}: sending on {}: {}",
+                self.path,
+                TestError::Client(e)
+            );
         }
     }
 
@@ -178,11 +182,7 @@ impl TestSocket {
     /// code is sent as it is, valid or not, to test the server's checks.
     /// Panics if the connection is gone.
     #[track_caller]
-    pub fn close(
-        &mut self,
-        code: CloseCode,
-        reason: &str,
-    ) -> impl Future<Output = ()> + Send + '_ {
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> impl Future<Output = ()> + Send + '_ {
         let frame = (code != CloseCode::NO_STATUS).then(|| CloseFrame {
             code: u16::from(code).into(),
             reason: reason.into(),
