@@ -3,6 +3,7 @@
 //!
 //! ```sh
 //! cargo run --release -p wsroute-examples --example echo -- --addr 127.0.0.1:9001
+//! RUST_LOG=wsroute=debug cargo run -p wsroute-examples --example echo   # a line per open and close
 //! ```
 
 use wsroute::{Config, Connection, Message, RouterExt, WebSockets, websocket_route};
@@ -26,6 +27,15 @@ impl Echo {
 // connections less fairly (see bench/README.md).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::io::Result<()> {
+    // Warnings only unless RUST_LOG says otherwise: at that level the
+    // connection span is disabled, so the benchmarked echo path pays
+    // nothing for it.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
     let addr = wsroute_examples::addr_from_args("127.0.0.1:9001");
     let sockets = WebSockets::new(Config::default());
     let app = axum::Router::new().websocket::<Echo>(&sockets);

@@ -112,12 +112,34 @@
 //! forwards each publish and delivers the other nodes' through an
 //! [`Inbox`]; the crate `wsroute-redis` is one, on Redis pub/sub.
 //!
+//! # Testing
+//!
+//! With the feature `test-util`, [`test::TestServer`] connects to a route
+//! of a `Router` without opening a port, through the same upgrade and
+//! connection task as production; [`test`] has a chat room tested in ten
+//! lines.
+//!
+//! # Logging
+//!
+//! Each connection runs in an `INFO` `tracing` span named `websocket`
+//! (fields `route`, `id`, `peer`, `protocol`, `extensions`), entered
+//! around every handler call, so a handler's own events carry it. The
+//! crate's events are at `DEBUG`: `WebSocket opened`, `WebSocket error`
+//! (`error`), and `WebSocket closed` (`code`, `reason`, `clean`,
+//! `duration`, `messages_in`, `messages_out`, `bytes_in`, `bytes_out`).
+//! Nothing is logged per message. The README's "Logging" section shows
+//! how to turn them on with `RUST_LOG`.
+//!
 //! # Cargo features
 //! - `enforce-ws-spec` — Crow's `CROW_ENFORCE_WS_SPEC`: refuse unmasked
 //!   client frames (close 1002). Off by default, as in Crow, which accepts
 //!   them to ease debugging.
 //! - `internals` — exposes building blocks of [`proto`] to this crate's
 //!   benchmarks and fuzz targets; not a stable API.
+//! - `test-util` — [`test`]: an in-process test client that connects to a
+//!   `Router` without opening a port. Enable it for tests:
+//!   `wsroute = { version = "0.1", features = ["test-util"] }` under
+//!   `[dev-dependencies]`.
 #![warn(missing_docs)]
 // The one `unsafe` is `Utf8Bytes::as_str` over bytes vouched for by
 // `Utf8Bytes::from_validated` (an `unsafe fn`); each is allowed where it is.
@@ -131,6 +153,8 @@ mod api;
 mod http;
 pub mod proto;
 mod task;
+#[cfg(feature = "test-util")]
+pub mod test;
 
 pub use api::accept::AcceptOutcome;
 pub use api::broker::{Broker, Forward, Inbox};

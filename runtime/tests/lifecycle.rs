@@ -1,6 +1,11 @@
-//! Every way a connection can end, with a real client (tokio-tungstenite):
-//! the events the route saw, in order, and the close code and reason on the
-//! wire. `close` must run exactly once in each.
+//! Every way a connection can end: the events the route saw, in order, and
+//! the close code and reason on the wire. `close` must run exactly once in
+//! each.
+//!
+//! Endings a client causes with frames run in process (`wsroute::test`,
+//! through axum's upgrade path); those that need a real socket (a reset,
+//! a FIN, raw bytes, `wsroute::serve`'s shutdown and direct TCP reads) use
+//! tokio-tungstenite over TCP.
 
 use std::time::Duration;
 
@@ -9,8 +14,6 @@ use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WireCode;
 use tokio_tungstenite::tungstenite::{self, Message as WireMessage};
 use wsroute::{
     CloseCode, CloseReason, Config, Connection, Error, ErrorKind, Message, Route, RouterExt,
@@ -18,6 +21,8 @@ use wsroute::{
 };
 
 mod event_log;
+
+use wsroute::test::TestServer;
 
 use event_log::Log;
 
@@ -116,6 +121,16 @@ async fn serve(config: Config) -> Server {
     }
 }
 
+/// The route served in process: no port, the same upgrade and task.
+fn serve_in_process(config: Config) -> (TestServer, Log) {
+    let log = Log::default();
+    let sockets = WebSockets::new(config);
+    let app = axum::Router::new()
+        .websocket::<Scripted>(&sockets)
+        .with_state(log.clone());
+    (TestServer::new(app), log)
+}
+
 type Client = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
 
 async fn connect(server: &Server) -> Client {
@@ -138,40 +153,33 @@ async fn server_close(client: &mut Client) -> (u16, String) {
 
 #[tokio::test]
 async fn peer_close() {
-    let server = serve(Config::default()).await;
-    let mut client = connect(&server).await;
-    client.send(WireMessage::text("hi")).await.unwrap();
+    let (server, log) = serve_in_process(Config::default());
+    let mut client = server.connect("/ws").await;
+    client.send_text("hi").await;
+    assert_eq!(client.recv_text().await, "hi");
+    client.close(CloseCode::NORMAL, "bye").await;
+    let close = client.closed().await;
+    assert_eq!((close.code, close.reason.as_str()), (CloseCode::NORMAL, ""));
     assert_eq!(
-        client.next().await.unwrap().unwrap(),
-        WireMessage::text("hi")
-    );
-    client
-        .close(Some(CloseFrame {
-            code: WireCode::Normal,
-            reason: "bye".into(),
-        }))
-        .await
-        .unwrap();
-    assert_eq!(server_close(&mut client).await, (1000, String::new()));
-    assert_eq!(
-        server.log.until_closed().await,
+        log.until_closed().await,
         ["open", "message hi", r#"close 1000 "bye" clean=true"#]
     );
 }
 
 #[tokio::test]
 async fn conn_close_from_a_handler() {
-    let server = serve(Config::default()).await;
-    let mut client = connect(&server).await;
-    client.send(WireMessage::text("close-me")).await.unwrap();
+    let (server, log) = serve_in_process(Config::default());
+    let mut client = server.connect("/ws").await;
+    client.send_text("close-me").await;
+    let close = client.closed().await;
     assert_eq!(
-        server_close(&mut client).await,
-        (4000, "as requested".to_owned())
+        (close.code.0, close.reason.as_str()),
+        (4000, "as requested")
     );
-    // tungstenite answers the close; the server then ends TCP.
-    assert!(client.next().await.is_none());
+    // tungstenite answers the close; the server then ends the stream.
+    client.ended().await;
     assert_eq!(
-        server.log.until_closed().await,
+        log.until_closed().await,
         [
             "open",
             "message close-me",
@@ -211,15 +219,11 @@ async fn protocol_error() {
 
 #[tokio::test]
 async fn payload_too_big() {
-    let server = serve(Config::default()).await;
-    let mut client = connect(&server).await;
-    client
-        .send(WireMessage::binary(vec![0u8; 1001]))
-        .await
-        .unwrap();
-    let (code, _) = server_close(&mut client).await;
-    assert_eq!(code, 1009);
-    let events = server.log.until_closed().await;
+    let (server, log) = serve_in_process(Config::default());
+    let mut client = server.connect("/ws").await;
+    client.send_binary(vec![0u8; 1001]).await;
+    assert_eq!(client.closed().await.code, CloseCode::MESSAGE_TOO_BIG);
+    let events = log.until_closed().await;
     assert_eq!(events[..2], ["open", "error too-big 1009"]);
     assert!(
         events[2].starts_with("close 1009 \"message of 1001 bytes"),
@@ -334,16 +338,10 @@ async fn server_shutdown() {
 
 #[tokio::test]
 async fn sends_from_another_task_reach_the_client() {
-    let server = serve(Config::default()).await;
-    let mut client = connect(&server).await;
-    client
-        .send(WireMessage::text("from-another-task"))
-        .await
-        .unwrap();
-    let pushed = tokio::time::timeout(Duration::from_secs(5), client.next())
-        .await
-        .unwrap();
-    assert_eq!(pushed.unwrap().unwrap(), WireMessage::text("pushed"));
+    let (server, _log) = serve_in_process(Config::default());
+    let mut client = server.connect("/ws").await;
+    client.send_text("from-another-task").await;
+    assert_eq!(client.recv_text().await, "pushed");
 }
 
 #[tokio::test]
@@ -364,34 +362,33 @@ async fn a_burst_of_messages_is_answered_in_order() {
 
 #[tokio::test]
 async fn subprotocol_is_negotiated() {
-    use tungstenite::client::IntoClientRequest;
-    let server = serve(Config::default().protocols(["v2.chat", "v1.chat"])).await;
-    let mut request = server.url.as_str().into_client_request().unwrap();
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "v1.chat, v2.chat".parse().unwrap(),
-    );
-    let (mut client, response) = tokio_tungstenite::connect_async(request).await.unwrap();
-    assert_eq!(response.headers()["sec-websocket-protocol"], "v2.chat");
-    client.close(None).await.unwrap();
+    let (server, log) = serve_in_process(Config::default().protocols(["v2.chat", "v1.chat"]));
+    let mut client = server
+        .request("/ws")
+        .protocol("v1.chat, v2.chat")
+        .connect()
+        .await;
+    client.close(CloseCode::NO_STATUS, "").await;
+    client.closed().await;
     assert_eq!(
-        server.log.until_closed().await,
+        log.until_closed().await,
         ["open v2.chat", r#"close 1005 "" clean=true"#]
     );
 }
 
 #[tokio::test]
 async fn a_panicking_handler_closes_with_1011_and_close_still_runs() {
-    let server = serve(Config::default()).await;
-    let mut client = connect(&server).await;
-    client.send(WireMessage::text("panic")).await.unwrap();
+    let (server, log) = serve_in_process(Config::default());
+    let mut client = server.connect("/ws").await;
+    client.send_text("panic").await;
+    let close = client.closed().await;
     assert_eq!(
-        server_close(&mut client).await,
-        (1011, "internal error".to_owned())
+        (close.code, close.reason.as_str()),
+        (CloseCode::INTERNAL_ERROR, "internal error")
     );
-    assert!(client.next().await.is_none());
+    client.ended().await;
     assert_eq!(
-        server.log.until_closed().await,
+        log.until_closed().await,
         [
             "open",
             "message panic",

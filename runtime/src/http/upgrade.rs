@@ -14,6 +14,7 @@ use http::{HeaderValue, StatusCode};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tracing::Instrument;
 
 use super::{handshake, origin};
 use crate::api::connection::{Connection, SHUTDOWN, SendLimits};
@@ -119,8 +120,20 @@ impl WebSockets {
             keepalive,
         };
         let upgrade_timeout = config.get_handshake_timeout();
+        // At info level, so that a handler's `info!` carries the connection
+        // at the usual filter; the crate's own events are at debug. With
+        // no subscriber interested the span is disabled, and entering it on
+        // each poll of the task is a branch on `None`.
+        let span = tracing::info_span!(
+            "websocket",
+            route = R::PATH,
+            id,
+            peer = remote_addr.map(tracing::field::display),
+            protocol,
+            extensions = answer.as_ref().and_then(|answer| answer.to_str().ok()),
+        );
         let registration = self.inner.register(&conn);
-        self.inner.connections.spawn(async move {
+        let task = async move {
             let _registration = registration;
             // hyper hands the connection over once the 101 is written; a
             // client that never lets it be written, or a shutdown in the
@@ -177,7 +190,8 @@ impl WebSockets {
                     driver::run(io, Bytes::new(), route, conn, settings).await;
                 }
             }
-        });
+        };
+        self.inner.connections.spawn(task.instrument(span));
         handshake::switching_protocols(accept, protocol, answer)
     }
 }

@@ -61,6 +61,19 @@ enum Ending {
     PeerTimeout,
 }
 
+/// The write side's state, and what the connection moved, for its close
+/// event. Bytes are counted on the wire (frame headers included, after
+/// compression).
+struct Traffic {
+    /// A flush is under way (a TLS stream holds written bytes back).
+    flushing: bool,
+    opened: std::time::Instant,
+    messages_in: u64,
+    messages_out: u64,
+    bytes_in: u64,
+    bytes_out: u64,
+}
+
 /// What woke the loop.
 enum Wake {
     /// Some output was written (or writing failed).
@@ -112,28 +125,38 @@ pub(crate) async fn run<R, S, T>(
     let mut held = Held {
         conn: &conn,
         inbound: 0,
+        traffic: Box::new(Traffic {
+            flushing: false,
+            opened: std::time::Instant::now(),
+            messages_in: 0,
+            messages_out: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+        }),
     };
     let mut keepalive = keepalive.map(|k| Keepalive::new(k.wheel, k.interval, k.timeout));
     // Only a closing connection needs a timer: boxed on demand, it costs
     // an open connection nothing.
     let mut close_deadline: Option<Pin<Box<Sleep>>> = None;
-    let read_pause = conn.limits().max_send_queue.max(MIN_READ_PAUSE);
-    let mut flushing = false;
 
+    // The connection's span (see `http::upgrade`) is entered around this
+    // whole task, so these events, and the handlers' own, carry it.
+    tracing::debug!("WebSocket opened");
     if guarded(route.open(&conn)).await.is_err() {
         abort_after_panic(&mut proto);
     }
     if !early.is_empty() {
+        held.traffic.bytes_in += early.len() as u64;
         proto.receive(&early);
         held.charge(&mut proto);
     }
     // `early` is a view into the HTTP server's read buffer: let go of it
     // now, not when the connection ends.
     drop(early);
-    dispatch(&mut route, &conn, &mut proto).await;
+    dispatch(&mut route, &mut held, &mut proto).await;
 
     let ending = loop {
-        apply_sends(&conn, &mut proto, true);
+        apply_sends(&conn, &mut proto, &mut held.traffic, true);
         if proto.is_finished() {
             break Ending::Closed;
         }
@@ -142,15 +165,18 @@ pub(crate) async fn run<R, S, T>(
         }
         // While our output backs up, the peer is not reading: stop
         // reading it too, so what it sends waits in its own buffers.
-        let can_read = proto.output_len() <= read_pause;
+        // (Worked out each turn rather than kept: the task's size is what
+        // every idle connection costs.)
+        let can_read = proto.output_len() <= conn.limits().max_send_queue.max(MIN_READ_PAUSE);
         let open = proto.is_open();
 
         // One poll over every source, so that writing — which a peer that
         // never reads can stall for ever — never stands between the task
         // and its shutdown signal, the close timer or the keepalive.
         let wake = std::future::poll_fn(|cx| {
-            if (proto.output_len() > 0 || flushing)
-                && let Poll::Ready(wrote) = poll_write_out(&mut io, &mut proto, &mut flushing, cx)
+            if (proto.output_len() > 0 || held.traffic.flushing)
+                && let Poll::Ready(wrote) =
+                    poll_write_out(&mut io, &mut proto, &mut held.traffic, cx)
             {
                 return Poll::Ready(Wake::Wrote(wrote));
             }
@@ -180,7 +206,7 @@ pub(crate) async fn run<R, S, T>(
             Wake::Wrote(Ok(())) => {}
             Wake::Wrote(Err(e)) => break Ending::Io(e),
             Wake::Readable(Ok(())) => {
-                let read = read_available(&mut io, &mut proto);
+                let read = read_available(&mut io, &mut proto, &mut held.traffic);
                 // Frames that arrived before an end of stream or an error
                 // are still handled, in order.
                 proto.process();
@@ -188,7 +214,7 @@ pub(crate) async fn run<R, S, T>(
                     keepalive.seen();
                 }
                 held.charge(&mut proto);
-                dispatch(&mut route, &conn, &mut proto).await;
+                dispatch(&mut route, &mut held, &mut proto).await;
                 match read {
                     Ok(true) => {}
                     Ok(false) if proto.is_finished() => {}
@@ -240,26 +266,33 @@ pub(crate) async fn run<R, S, T>(
         }
     };
     if let Some(err) = err {
+        tracing::debug!(error = %err, "WebSocket error");
         let _ = guarded(route.error(&conn, &err)).await;
     }
-    let _ = guarded(route.close(&conn, close_reason(&proto))).await;
+    let _ = guarded(route.close(&conn, logged_close(&proto, &held.traffic))).await;
 
     if polite {
         // Within what is left of the close timeout, if one was running:
         // shutdown waits for this task, and must not wait twice as long.
         let deadline =
             close_deadline.map_or_else(|| Instant::now() + close_timeout, |sleep| sleep.deadline());
-        end_tcp(&mut io, &mut proto, deadline).await;
+        // Boxed: only a closing connection needs the room this takes.
+        Box::pin(end_tcp(&mut io, &mut proto, &mut held.traffic, deadline)).await;
     }
 }
 
 /// What a connection has charged to the server's budget (the one its
 /// handle charges outgoing queues to); given back however the task ends,
 /// also if it is dropped.
+///
+/// It also carries what the connection moved, boxed: the task's size is
+/// what every idle connection costs, and the handlers' calls carry this
+/// one reference for both.
 struct Held<'a> {
     conn: &'a Connection,
     /// Bytes of receive buffers charged.
     inbound: usize,
+    traffic: Box<Traffic>,
 }
 
 impl Held<'_> {
@@ -293,7 +326,7 @@ impl Drop for Held<'_> {
 fn poll_write_out<IO: AsyncWrite + Unpin>(
     io: &mut IO,
     proto: &mut ServerConnection,
-    flushing: &mut bool,
+    traffic: &mut Traffic,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<()>> {
     let mut wrote = false;
@@ -316,6 +349,7 @@ fn poll_write_out<IO: AsyncWrite + Unpin>(
             Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
             Poll::Ready(Ok(n)) => {
                 proto.advance_output(n);
+                traffic.bytes_out += n as u64;
                 wrote = true;
             }
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
@@ -327,11 +361,11 @@ fn poll_write_out<IO: AsyncWrite + Unpin>(
     // records here).
     match Pin::new(&mut *io).poll_flush(cx) {
         Poll::Ready(result) => {
-            *flushing = false;
+            traffic.flushing = false;
             Poll::Ready(result)
         }
         Poll::Pending => {
-            *flushing = true;
+            traffic.flushing = true;
             if wrote {
                 Poll::Ready(Ok(()))
             } else {
@@ -362,7 +396,11 @@ thread_local! {
 ///
 /// The rest of a large frame is read straight into the core's buffer for
 /// that frame; everything else goes through the per-thread buffer.
-fn read_available<T: Transport>(io: &mut T, proto: &mut ServerConnection) -> io::Result<bool> {
+fn read_available<T: Transport>(
+    io: &mut T,
+    proto: &mut ServerConnection,
+    traffic: &mut Traffic,
+) -> io::Result<bool> {
     let mut total = 0;
     while total < MAX_READ_PER_WAKE {
         let (read, room) = if proto.payload_pending() >= POOL_MIN_READ as u64 {
@@ -382,6 +420,9 @@ fn read_available<T: Transport>(io: &mut T, proto: &mut ServerConnection) -> io:
                 io::Result::Ok((read, room))
             })?
         };
+        if let Some(n) = read {
+            traffic.bytes_in += n as u64;
+        }
         match read {
             Some(0) => return Ok(false),
             // A read that did not fill the room drained the socket (and
@@ -395,26 +436,32 @@ fn read_available<T: Transport>(io: &mut T, proto: &mut ServerConnection) -> io:
 }
 
 /// Hands each event of the last read to the route, in order.
-async fn dispatch<R: Route<S>, S>(route: &mut R, conn: &Connection, proto: &mut ServerConnection) {
+async fn dispatch<R: Route<S>, S>(
+    route: &mut R,
+    held: &mut Held<'_>,
+    proto: &mut ServerConnection,
+) {
     loop {
         // Taking a Close or Error event queues the close frame: first
         // encode what the handlers sent for the messages before it.
         if let Some(Event::Close(_) | Event::Error(_)) = proto.peek_event() {
-            apply_sends(conn, proto, false);
+            apply_sends(held.conn, proto, &mut held.traffic, false);
         }
         let Some(event) = proto.poll_event() else {
             break;
         };
         match event {
             Event::Message(message) => {
-                if guarded(route.message(conn, message)).await.is_err() {
+                held.traffic.messages_in += 1;
+                if guarded(route.message(held.conn, message)).await.is_err() {
                     abort_after_panic(proto);
                 }
             }
             Event::Error(e) => {
                 let err = Error::new(ErrorKind::Protocol(e), proto.error_close_code());
+                tracing::debug!(error = %err, "WebSocket error");
                 // The connection is failing already: a panic changes nothing.
-                let _ = guarded(route.error(conn, &err)).await;
+                let _ = guarded(route.error(held.conn, &err)).await;
             }
             Event::Ping(_) | Event::Pong(_) | Event::Close(_) => {}
         }
@@ -423,12 +470,20 @@ async fn dispatch<R: Route<S>, S>(route: &mut R, conn: &Connection, proto: &mut 
 
 /// Encodes what the handles queued. With `may_idle` (the task is about to
 /// wait), the handles wake the task for their next send from now on.
-fn apply_sends(conn: &Connection, proto: &mut ServerConnection, may_idle: bool) {
+fn apply_sends(
+    conn: &Connection,
+    proto: &mut ServerConnection,
+    traffic: &mut Traffic,
+    may_idle: bool,
+) {
     conn.drain(|commands| {
         for command in commands.drain(..) {
             // A send racing a close is refused by the core; the handle
             // already told its caller the send was accepted, as a socket
             // write would have.
+            if let Command::Message(_) | Command::Frame(_) = command {
+                traffic.messages_out += 1;
+            }
             let _ = match command {
                 Command::Message(message) => proto.send(message),
                 Command::Ping(payload) => proto.send_ping(payload),
@@ -449,10 +504,11 @@ fn apply_sends(conn: &Connection, proto: &mut ServerConnection, may_idle: bool) 
 async fn flush<IO: AsyncWrite + Unpin>(
     io: &mut IO,
     proto: &mut ServerConnection,
+    traffic: &mut Traffic,
 ) -> io::Result<()> {
-    let mut flushing = true;
-    while proto.output_len() > 0 || flushing {
-        std::future::poll_fn(|cx| poll_write_out(io, proto, &mut flushing, cx)).await?;
+    traffic.flushing = true;
+    while proto.output_len() > 0 || traffic.flushing {
+        std::future::poll_fn(|cx| poll_write_out(io, proto, traffic, cx)).await?;
     }
     Ok(())
 }
@@ -465,10 +521,15 @@ async fn flush<IO: AsyncWrite + Unpin>(
 /// close), so we read until it closes too: closing a socket with unread
 /// bytes sends a reset, which can destroy our close frame before the
 /// client reads it.
-async fn end_tcp<T: Transport>(io: &mut T, proto: &mut ServerConnection, deadline: Instant) {
+async fn end_tcp<T: Transport>(
+    io: &mut T,
+    proto: &mut ServerConnection,
+    traffic: &mut Traffic,
+    deadline: Instant,
+) {
     let linger = proto.is_failed();
     let finish = async {
-        flush(io, proto).await?;
+        flush(io, proto, traffic).await?;
         io.shutdown().await?;
         if linger {
             let mut sink = BytesMut::new();
@@ -483,6 +544,24 @@ async fn end_tcp<T: Transport>(io: &mut T, proto: &mut ServerConnection, deadlin
         io::Result::Ok(())
     };
     let _ = tokio::time::timeout_at(deadline, finish).await;
+}
+
+/// The `close` event's reason, logged at debug level with the traffic.
+/// Out of line: its fields take no room in the connection's task.
+fn logged_close(proto: &ServerConnection, traffic: &Traffic) -> CloseReason {
+    let reason = close_reason(proto);
+    tracing::debug!(
+        code = reason.code().0,
+        reason = reason.reason(),
+        clean = reason.is_clean(),
+        duration = ?traffic.opened.elapsed(),
+        messages_in = traffic.messages_in,
+        messages_out = traffic.messages_out,
+        bytes_in = traffic.bytes_in,
+        bytes_out = traffic.bytes_out,
+        "WebSocket closed"
+    );
+    reason
 }
 
 /// Runs a handler, turning a panic into an `Err` so the connection still
