@@ -22,6 +22,7 @@ mod wire;
 /// open; text commands make it act:
 /// - `pub TOPIC TEXT`: publish TEXT to TOPIC, answer `published N`;
 /// - `burst TOPIC N`: publish `TOPIC 0` … `TOPIC N-1`, answer `burst done`;
+/// - `sleep MS`: wait MS milliseconds, answer `slept`;
 /// - `sub TOPIC` / `unsub TOPIC`: answer `subscribed TOPIC` / `unsubscribed TOPIC`;
 /// - anything else is answered `echo …`.
 struct Member {
@@ -59,6 +60,10 @@ impl Route for Member {
                     assert_eq!(report.skipped(), 0);
                 }
                 "burst done".into()
+            }
+            (Some("sleep"), Some(ms), None) => {
+                tokio::time::sleep(Duration::from_millis(ms.parse().unwrap())).await;
+                "slept".into()
             }
             (Some("sub"), Some(topic), None) => {
                 conn.subscribe(topic).unwrap();
@@ -461,5 +466,126 @@ async fn subscribers_with_the_default_deflate_get_published_messages_compressed(
     assert_eq!(
         wire::read_frame(&mut plain).await,
         (0x81, text.into_bytes())
+    );
+}
+
+/// Publishes `n` binary messages to `topic` from a task of their own, each
+/// of its own length and filling (see [`check_big`]), pausing now and
+/// then; returns how many subscribers each reached, in all.
+fn publish_big(server: &Server, topic: &'static str, n: usize) -> tokio::task::JoinHandle<usize> {
+    let sockets = server.sockets.clone();
+    tokio::spawn(async move {
+        let mut delivered = 0;
+        for i in 0..n {
+            let body = vec![b'a' + (i % 26) as u8; 64 * 1024 + i];
+            delivered += sockets.publish(topic, body).delivered;
+            if i % 8 == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        delivered
+    })
+}
+
+/// Message `i` of [`publish_big`], whole.
+fn check_big(i: usize, body: &[u8]) {
+    assert_eq!(body.len(), 64 * 1024 + i, "message {i}");
+    assert!(
+        body.iter().all(|&b| b == b'a' + (i % 26) as u8),
+        "message {i}"
+    );
+}
+
+// Publishes to an idle subscriber are written to its socket by the
+// publishing task; a frame the socket takes in part is finished by the
+// subscriber's task, before the pongs and the close it queued meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_publishes_to_a_slow_reader_stay_whole_beside_its_pongs_and_its_close() {
+    const N: usize = 200;
+    let server = serve(Config::default().max_send_queue(64 << 20)).await;
+    let (mut sink, mut stream) = join(&server, "big").await.split();
+    let publisher = publish_big(&server, "big", N);
+    let (mut pings, mut pongs, mut i) = (0, 0, 0);
+    while i < N {
+        if pings < 100 {
+            sink.send(WireMessage::Ping(pings.to_string().into()))
+                .await
+                .unwrap();
+            pings += 1;
+        }
+        let msg = tokio::time::timeout(Duration::from_secs(20), stream.next())
+            .await
+            .expect("in time")
+            .unwrap()
+            .unwrap();
+        match msg {
+            WireMessage::Binary(body) => {
+                check_big(i, &body);
+                i += 1;
+                if i % 20 == 0 {
+                    // Slow: the socket fills and the publisher's writes
+                    // find it full or take a frame in part.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+            WireMessage::Pong(payload) => {
+                assert_eq!(&payload[..], pongs.to_string().as_bytes());
+                pongs += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(publisher.await.unwrap(), N, "nothing skipped");
+
+    // The client closes while publishes keep coming: every frame up to
+    // the server's close is whole, and the close comes last.
+    let publisher = publish_big(&server, "big", N);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    sink.send(WireMessage::Close(None)).await.unwrap();
+    let mut after = 0;
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(20), stream.next())
+            .await
+            .expect("in time");
+        match next {
+            Some(Ok(WireMessage::Binary(body))) => {
+                check_big(after, &body);
+                after += 1;
+            }
+            Some(Ok(WireMessage::Pong(_))) => pongs += 1,
+            Some(Ok(WireMessage::Close(_))) => {}
+            None => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(pongs, pings);
+    let delivered = publisher.await.unwrap();
+    assert!(after <= delivered, "{after} received, {delivered} accepted");
+    until(|| server.sockets.subscribers("big") == 0).await;
+}
+
+// A pong the subscriber's task queued while a publish wrote to its socket
+// directly, and the socket took that frame in part: the pong waits for the
+// rest of the frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_written_in_part_by_a_publish_is_finished_before_a_pong_queued_meanwhile() {
+    let server = serve(Config::default().max_send_queue(64 << 20)).await;
+    let (mut client, _) = raw_join(&server, "part", "").await;
+    // In one write, so one read: the ping's pong is queued, then the
+    // handler sleeps with the task still counted idle for publishes.
+    let mut both = wire::masked_frame(0x89, b"p");
+    both.extend(wire::masked_frame(0x81, b"sleep 300"));
+    client.write_all(&both).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // More than the loopback socket takes while the client does not read.
+    let big = vec![b'z'; 8 << 20];
+    assert_eq!(server.sockets.publish("part", big.clone()).delivered, 1);
+    let (first, payload) = wire::read_frame(&mut client).await;
+    assert_eq!(first, 0x82);
+    assert!(payload == big, "the published frame, whole");
+    assert_eq!(wire::read_frame(&mut client).await, (0x8A, b"p".to_vec()));
+    assert_eq!(
+        wire::read_frame(&mut client).await,
+        (0x81, b"slept".to_vec())
     );
 }

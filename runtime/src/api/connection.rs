@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
+use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 use super::send_error::{SendError, json_message};
@@ -92,6 +93,20 @@ pub(crate) struct SendQueue {
     /// connection and a subscribe racing it agree: see
     /// [`Connection::subscribe`].
     topics: Vec<Arc<str>>,
+    /// The connection's socket, when its task runs on a plain TCP stream
+    /// (not TLS, HTTP/2 or a test pipe); dropped when the task ends.
+    socket: Option<Arc<TcpStream>>,
+    /// A publish may write its frame to `socket` itself, at once: the task
+    /// is idle, with nothing queued or unwritten, and the connection open.
+    /// Set by the task's last drain before it waits; cleared by its next
+    /// drain, by a direct write the socket did not take whole, and at the
+    /// end. While it is set the task writes nothing (it writes only after
+    /// a drain, which clears it under this lock), so the two never write
+    /// at once, and frames go out whole and in the order they were sent.
+    direct: bool,
+    /// Messages and bytes written directly since the last drain, for the
+    /// task's traffic counts.
+    direct_out: (u64, u64),
 }
 
 /// The send-side limits of a connection, from the [`Config`](crate::Config).
@@ -123,6 +138,9 @@ pub(crate) enum Command {
     Close(CloseCode, String),
     /// A whole frame encoded once for many connections (a publish).
     Frame(Bytes),
+    /// The end of a frame a publish wrote in part to the socket: written
+    /// before all other output, whatever the connection's state.
+    Rest(Bytes),
     /// The queue overflowed under [`SlowConsumer::Close`]: close with 1008
     /// and report it.
     SlowConsumer,
@@ -282,9 +300,35 @@ impl Connection {
         self.shared.shared_deflate
     }
 
-    /// Queues a frame encoded once for many connections.
-    pub(crate) fn send_frame(&self, frame: Bytes) -> Result<(), SendError> {
-        self.push(frame.len(), Command::Frame(frame))
+    /// Sends a frame encoded once for many connections: written to the
+    /// socket right here when the connection's task is idle (see
+    /// [`SendQueue::direct`]), else queued for the task.
+    pub(crate) fn send_frame(&self, frame: &Bytes) -> Result<(), SendError> {
+        let mut queue = self.lock();
+        if queue.closed {
+            return Err(SendError::Closed);
+        }
+        if queue.direct && queue.commands.is_empty() {
+            match queue.write_direct(frame) {
+                Some(n) if n == frame.len() => return Ok(()),
+                Some(n) => {
+                    // The socket took part of it: the task writes the
+                    // rest, before anything else.
+                    queue.direct = false;
+                    let rest = frame.slice(n..);
+                    self.shared.limits.budget.force_charge(rest.len());
+                    queue.charged += rest.len();
+                    queue.queued += rest.len();
+                    queue.commands.push_back(Command::Rest(rest));
+                    self.wake_unless_in_handler(&queue);
+                    return Ok(());
+                }
+                // Full, or broken (which the task finds on its own next
+                // read or write): the task takes over.
+                None => queue.direct = false,
+            }
+        }
+        self.push_locked(queue, frame.len(), Command::Frame(frame.clone()))
     }
 
     /// Sends a ping (payload at most 125 bytes).
@@ -401,10 +445,19 @@ impl Connection {
     }
 
     fn push(&self, len: usize, command: Command) -> Result<(), SendError> {
-        let mut queue = self.lock();
+        let queue = self.lock();
         if queue.closed {
             return Err(SendError::Closed);
         }
+        self.push_locked(queue, len, command)
+    }
+
+    fn push_locked(
+        &self,
+        mut queue: MutexGuard<'_, SendQueue>,
+        len: usize,
+        command: Command,
+    ) -> Result<(), SendError> {
         if self.try_push(&mut queue, len, command).is_ok() {
             return Ok(());
         }
@@ -486,12 +539,24 @@ impl Connection {
         self.shared.in_handler.store(true, Ordering::Relaxed);
     }
 
+    /// Lets publishes write straight to `socket`, the plain TCP stream the
+    /// task runs on, whenever the task is idle (see [`SendQueue::direct`]).
+    pub(crate) fn share_socket(&self, socket: Arc<TcpStream>) {
+        self.lock().socket = Some(socket);
+    }
+
     /// Runs `f` on the queued commands under the lock; `f` returns how many
     /// bytes wait unwritten, whether the connection still takes sends, and
-    /// whether the task goes idle (from then on, sends wake it).
-    pub(crate) fn drain(&self, f: impl FnOnce(&mut VecDeque<Command>) -> (usize, bool, bool)) {
+    /// whether the task goes idle (from then on, sends wake it). Returns
+    /// the messages and bytes publishes wrote to the socket directly since
+    /// the last drain.
+    pub(crate) fn drain(
+        &self,
+        f: impl FnOnce(&mut VecDeque<Command>) -> (usize, bool, bool),
+    ) -> (u64, u64) {
         let mut queue = self.lock();
         let (unwritten, open, idle) = f(&mut queue.commands);
+        queue.direct = idle && open && unwritten == 0 && queue.socket.is_some();
         queue.queued = 0;
         queue.unwritten = unwritten;
         queue.closed |= !open;
@@ -510,13 +575,18 @@ impl Connection {
             self.shared.room.notify_waiters();
         }
         self.shared.in_handler.store(!idle, Ordering::Release);
+        std::mem::take(&mut queue.direct_out)
     }
 
     /// Refuses all further sends, drops what is still queued and gives its
     /// bytes back to the server's budget: the connection's task has ended.
-    pub(crate) fn mark_closed(&self) {
+    /// Returns the messages and bytes publishes wrote to the socket
+    /// directly since the last drain.
+    pub(crate) fn mark_closed(&self) -> (u64, u64) {
         let mut queue = self.lock();
         queue.closed = true;
+        queue.direct = false;
+        queue.socket = None;
         queue.commands.clear();
         queue.queued = 0;
         queue.unwritten = 0;
@@ -527,9 +597,11 @@ impl Connection {
             self.shared.room.notify_waiters();
         }
         let topics = std::mem::take(&mut queue.topics);
+        let direct_out = std::mem::take(&mut queue.direct_out);
         // The registry comes before the queue in the lock order.
         drop(queue);
         self.shared.topics.leave(self.shared.id, topics);
+        direct_out
     }
 
     /// Whether a send overflowed the queue under [`SlowConsumer::Close`].
@@ -540,6 +612,18 @@ impl Connection {
     /// The connection's outgoing limits.
     pub(crate) fn limits(&self) -> &SendLimits {
         &self.shared.limits
+    }
+}
+
+impl SendQueue {
+    /// Writes `frame` to the socket without waiting; `None` if it took
+    /// nothing (full, or broken), else how much it took.
+    fn write_direct(&mut self, frame: &Bytes) -> Option<usize> {
+        let socket = self.socket.as_ref()?;
+        let n = socket.try_write(frame).ok().filter(|&n| n > 0)?;
+        self.direct_out.0 += 1;
+        self.direct_out.1 += n as u64;
+        Some(n)
     }
 }
 
@@ -655,6 +739,93 @@ mod tests {
             Err(SendError::ControlPayloadTooLong(126))
         );
         conn.send_pong(vec![0u8; 125]).unwrap();
+    }
+
+    /// A connection over a real socket, its peer, and the socket shared.
+    async fn over_tcp(limits: SendLimits) -> (Connection, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let peer = TcpStream::connect(listener.local_addr().unwrap());
+        let (peer, accepted) = tokio::join!(peer, listener.accept());
+        let conn = Connection::new(1, None, None, limits, Arc::default());
+        conn.share_socket(Arc::new(accepted.unwrap().0));
+        (conn, peer.unwrap())
+    }
+
+    /// What the peer can read now, without waiting long.
+    async fn received(peer: &mut TcpStream, len: usize) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        let mut got = vec![0; len];
+        tokio::time::timeout(std::time::Duration::from_secs(5), peer.read_exact(&mut got))
+            .await
+            .expect("written to the socket")
+            .unwrap();
+        got
+    }
+
+    #[tokio::test]
+    async fn a_frame_for_an_idle_connection_is_written_to_its_socket_at_once() {
+        let (conn, mut peer) = over_tcp(SendLimits::queue(1 << 20)).await;
+        let frame = topics::encode(&Message::Text("hi".into()));
+        // Not yet idle (the task starts in `open`): queued.
+        conn.send_frame(&frame).unwrap();
+        let drained = conn.drain(|commands| {
+            assert!(matches!(commands.pop_front(), Some(Command::Frame(_))));
+            (0, true, true)
+        });
+        assert_eq!(drained, (0, 0));
+        // Idle, nothing unwritten: straight to the socket, nothing queued.
+        conn.send_frame(&frame).unwrap();
+        conn.send_frame(&frame).unwrap();
+        assert_eq!(received(&mut peer, 8).await, b"\x81\x02hi\x81\x02hi");
+        // Behind a queued send, a frame waits its turn.
+        conn.send_text("mine").unwrap();
+        conn.send_frame(&frame).unwrap();
+        let drained = conn.drain(|commands| {
+            assert!(matches!(commands.pop_front(), Some(Command::Message(_))));
+            assert!(matches!(commands.pop_front(), Some(Command::Frame(_))));
+            (0, true, true)
+        });
+        assert_eq!(drained, (2, 8), "the direct writes are counted once");
+        // Not while the task has output unwritten, nor once it closes.
+        conn.drain(|_| (10, true, true));
+        conn.send_frame(&frame).unwrap();
+        conn.drain(|commands| {
+            commands.clear();
+            (0, false, true)
+        });
+        assert_eq!(conn.send_frame(&frame), Err(SendError::Closed));
+        conn.mark_closed();
+        assert!(conn.lock().socket.is_none(), "the socket is let go");
+    }
+
+    #[tokio::test]
+    async fn the_rest_of_a_frame_the_socket_took_in_part_is_queued_first() {
+        let limits = SendLimits::queue(64 << 20);
+        let (conn, mut peer) = over_tcp(limits.clone()).await;
+        conn.drain(|_| (0, true, true));
+        let frame = topics::encode(&Message::Binary(vec![7u8; 8 << 20].into()));
+        // The peer does not read: 8 MiB is more than loopback buffers take
+        // at once, so the socket takes the start of the first frame only.
+        conn.send_frame(&frame).unwrap();
+        conn.send_frame(&frame).unwrap();
+        let mut rest = Bytes::new();
+        let direct = conn.drain(|commands| {
+            let Some(Command::Rest(end)) = commands.pop_front() else {
+                panic!("the rest of the first frame comes first")
+            };
+            rest = end;
+            assert!(matches!(commands.pop_front(), Some(Command::Frame(_))));
+            assert!(commands.is_empty());
+            // What the task would write: all it was handed.
+            (0, true, false)
+        });
+        let written = direct.1 as usize;
+        assert_eq!(direct.0, 1);
+        assert!(written > 0 && written < frame.len(), "{written}");
+        assert_eq!(&rest[..], &frame[written..]);
+        let start = received(&mut peer, written).await;
+        assert_eq!(&start[..], &frame[..written]);
+        assert_eq!(limits.budget.used(), 0, "charged and given back");
     }
 
     #[test]

@@ -8,9 +8,12 @@
 //! its subscribers behind one `RwLock`, taken only by subscribe,
 //! unsubscribe, publish and a connection's end — never by a connection's
 //! task while it reads or writes frames. A publish encodes its message
-//! once, into one `Bytes` (header and payload), and queues a reference to
-//! it on each subscriber's send queue, under that subscriber's send-queue
-//! limit and slow-consumer policy: it never waits for a subscriber.
+//! once, into one `Bytes` (header and payload). A subscriber whose task is
+//! idle, with nothing queued or unwritten, gets it written to its socket
+//! by the publishing task itself, without a wake-up of its own (plain TCP
+//! only; see `Connection::send_frame`); the others get a reference to it
+//! on their send queue, under their send-queue limit and slow-consumer
+//! policy. A publish never waits for a subscriber.
 //! Subscribers with permessage-deflate and no server context takeover
 //! share a second frame, compressed once per window size and level; those
 //! whose server keeps its context get the uncompressed one, which leaves
@@ -107,13 +110,13 @@ impl Topics {
             }
             let key = conn.shared_deflate();
             let frame = if key == 0 || !compress {
-                plain.clone()
-            } else if let Some((_, frame)) = compressed.iter().find(|(k, _)| *k == key) {
-                frame.clone()
+                &plain
+            } else if let Some(i) = compressed.iter().position(|(k, _)| *k == key) {
+                &compressed[i].1
             } else {
                 let frame = compress_frame(message, key).unwrap_or_else(|| plain.clone());
-                compressed.push((key, frame.clone()));
-                frame
+                compressed.push((key, frame));
+                &compressed[compressed.len() - 1].1
             };
             match conn.send_frame(frame) {
                 Ok(()) => report.delivered += 1,
@@ -223,9 +226,10 @@ pub(crate) fn shared_deflate(params: &DeflateParams, config: &DeflateConfig) -> 
 /// full ([`Config::max_send_queue`](crate::Config::max_send_queue), or
 /// the server-wide [`max_buffered`](crate::Config::max_buffered)) — under
 /// [`SlowConsumer::Close`](crate::SlowConsumer::Close) that also closes it
-/// with 1008 — or when it is closing. "Delivered" means queued, as for
-/// [`Connection::send`](crate::Connection::send): written to the socket
-/// by the subscriber's task soon after.
+/// with 1008 — or when it is closing. "Delivered" means handed to the
+/// socket or queued, as for [`Connection::send`](crate::Connection::send):
+/// a subscriber that is idle gets the frame written to its socket by the
+/// publishing task at once, the others from their own task soon after.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Published {

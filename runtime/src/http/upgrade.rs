@@ -22,6 +22,7 @@ use crate::api::route::Route;
 use crate::api::websockets::WebSockets;
 use crate::proto::negotiate_deflate;
 use crate::task::driver::{self, KeepaliveSettings, Settings};
+use crate::task::shared_tcp::SharedTcp;
 use crate::task::transport::Buffered;
 
 impl WebSockets {
@@ -168,7 +169,12 @@ impl WebSockets {
                     // Frames are written whole, in batches: Nagle's delay
                     // would only hold the last one back.
                     let _ = tcp.set_nodelay(true);
-                    driver::run(tcp, parts.read_buf, route, conn, settings).await;
+                    // Shared with the connection's handle, so a publish
+                    // can write to an idle connection itself.
+                    let tcp = Arc::new(tcp);
+                    conn.share_socket(Arc::clone(&tcp));
+                    let io = SharedTcp::new(tcp);
+                    driver::run(io, parts.read_buf, route, conn, settings).await;
                 }
                 #[cfg(feature = "tls")]
                 Err(upgraded) => match upgraded

@@ -62,6 +62,15 @@ impl Outbox {
         }
     }
 
+    /// Queues the unwritten end of a frame whose start was written to the
+    /// socket behind this outbox's back, ahead of everything queued: the
+    /// peer must get the frame whole before any other byte. Only valid
+    /// while nothing queued here has been written in part.
+    pub(crate) fn push_front_rest(&mut self, rest: Bytes) {
+        self.len += rest.len();
+        self.chunks.push_front(rest);
+    }
+
     /// Bytes waiting to be written.
     pub(crate) fn len(&self) -> usize {
         self.len
@@ -196,6 +205,19 @@ mod tests {
             o.advance(step);
         }
         assert_eq!(written, expected);
+    }
+
+    #[test]
+    fn the_rest_of_a_frame_written_elsewhere_goes_first() {
+        let mut o = Outbox::default();
+        o.push_frame(OpCode::Pong, Bytes::new());
+        o.push_encoded(Bytes::from(vec![9u8; COPY_BELOW]));
+        o.push_front_rest(Bytes::from_static(b"st"));
+        let written = vectored(&o);
+        assert_eq!(&written[..4], [b's', b't', 0x8A, 0]);
+        assert_eq!(o.len(), written.len());
+        o.advance(3);
+        assert_eq!(&vectored(&o)[..1], [0]);
     }
 
     #[test]

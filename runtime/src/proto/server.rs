@@ -398,6 +398,14 @@ impl ServerConnection {
         Ok(())
     }
 
+    /// Queues the end of a frame whose start a publisher wrote to the
+    /// socket directly, ahead of all other output and whatever the state:
+    /// without it the stream would be cut mid-frame. The driver calls it
+    /// only while none of the output has been written.
+    pub(crate) fn resume_output(&mut self, rest: Bytes) {
+        self.outbox.push_front_rest(rest);
+    }
+
     /// Queues a ping (at most 125 bytes of payload).
     pub fn send_ping(&mut self, payload: Bytes) -> Result<(), QueueError> {
         self.send_control(OpCode::Ping, payload)

@@ -5,7 +5,10 @@
 //! queued, write all pending frames at once, then wait for bytes, a wake-up
 //! from another task, server shutdown or the close timeout. Every complete
 //! frame a read delivered is handled before the next write, so the replies
-//! to a burst of messages leave in one write.
+//! to a burst of messages leave in one write. While the task waits with
+//! nothing to write, publishes write to a plain TCP socket themselves
+//! (`Connection::send_frame`); the task writes only after a drain of its
+//! queue, which ends that under the queue's lock.
 
 use std::io::{self, IoSlice};
 use std::panic::AssertUnwindSafe;
@@ -245,7 +248,9 @@ pub(crate) async fn run<R, S, T>(
             Wake::Keepalive(Due::Dead) => break Ending::PeerTimeout,
         }
     };
-    conn.mark_closed();
+    let (direct_messages, direct_bytes) = conn.mark_closed();
+    held.traffic.messages_out += direct_messages;
+    held.traffic.bytes_out += direct_bytes;
     held.release_inbound();
 
     let polite = matches!(ending, Ending::Closed);
@@ -315,7 +320,7 @@ impl Held<'_> {
 impl Drop for Held<'_> {
     fn drop(&mut self) {
         self.release_inbound();
-        self.conn.mark_closed();
+        let _ = self.conn.mark_closed();
     }
 }
 
@@ -476,7 +481,7 @@ fn apply_sends(
     traffic: &mut Traffic,
     may_idle: bool,
 ) {
-    conn.drain(|commands| {
+    let (direct_messages, direct_bytes) = conn.drain(|commands| {
         for command in commands.drain(..) {
             // A send racing a close is refused by the core; the handle
             // already told its caller the send was accepted, as a socket
@@ -489,6 +494,10 @@ fn apply_sends(
                 Command::Ping(payload) => proto.send_ping(payload),
                 Command::Pong(payload) => proto.send_pong(payload),
                 Command::Frame(frame) => proto.send_encoded(frame),
+                Command::Rest(rest) => {
+                    proto.resume_output(rest);
+                    Ok(())
+                }
                 Command::Close(code, reason) => proto.close(code, &reason),
                 Command::SlowConsumer => proto.close(
                     CloseCode::POLICY_VIOLATION,
@@ -498,6 +507,8 @@ fn apply_sends(
         }
         (proto.output_len(), proto.is_open(), may_idle)
     });
+    traffic.messages_out += direct_messages;
+    traffic.bytes_out += direct_bytes;
 }
 
 /// Writes all pending output.

@@ -6,4 +6,5 @@
 pub(crate) mod budget;
 pub(crate) mod driver;
 pub(crate) mod keepalive;
+pub(crate) mod shared_tcp;
 pub(crate) mod transport;

@@ -7,11 +7,10 @@
 
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
-use tokio::net::TcpStream;
 
 /// A stream the driver can wait on without lending it a buffer.
 pub(crate) trait Transport: AsyncWrite + Unpin + Send {
@@ -30,28 +29,8 @@ pub(crate) trait Transport: AsyncWrite + Unpin + Send {
     fn try_read_buf(&mut self, buf: &mut BytesMut) -> io::Result<Option<usize>>;
 }
 
-impl Transport for TcpStream {
-    fn poll_readable(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        // `poll_read_ready` keeps one waker in the socket's slot; the
-        // `readable()` future would join and leave a locked waiter list on
-        // every turn of the loop.
-        self.poll_read_ready(cx)
-    }
-
-    fn try_read_buf(&mut self, buf: &mut BytesMut) -> io::Result<Option<usize>> {
-        // Through `poll_read` rather than `TcpStream::try_read_buf`: a read
-        // that does not fill the buffer shows the socket is drained, and
-        // `poll_read` then clears the readiness, so the next call returns
-        // at once instead of spending a `recv` syscall on EAGAIN. The
-        // no-op waker is fine: the driver waits through `readable`.
-        let mut cx = Context::from_waker(Waker::noop());
-        match std::pin::pin!(self.read_buf(buf)).poll(&mut cx) {
-            Poll::Ready(Ok(n)) => Ok(Some(n)),
-            Poll::Ready(Err(e)) => Err(e),
-            Poll::Pending => Ok(None),
-        }
-    }
-}
+// Plain TCP is `SharedTcp` (`shared_tcp.rs`): shared with the
+// connection's handle, for publishes that write to it directly.
 
 /// Any other stream (TLS, a test pipe, an IO type hyper could not hand
 /// back): readiness is found by reading into a small buffer of its own.
