@@ -206,26 +206,50 @@ impl FrameScanner {
 
 /// `(opcode, payload length)` once `head` holds a complete header.
 fn parse_header(head: &[u8]) -> Option<(u8, u64)> {
-    let [first, second, ..] = *head else {
-        return None;
-    };
-    let mut len = u64::from(second & 0x7F);
-    let mut size = 2;
-    match len {
-        126 => {
-            size = 4;
-            len = u64::from(u16::from_be_bytes(head.get(2..4)?.try_into().ok()?));
-        }
-        127 => {
-            size = 10;
-            len = u64::from_be_bytes(head.get(2..10)?.try_into().ok()?);
-        }
-        _ => {}
+    let header = FrameHead::parse(head)?;
+    (head.len() == header.len).then_some((header.first & 0x0F, header.payload_len))
+}
+
+/// A frame header read off the start of a buffer, either side's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameHead {
+    /// FIN, RSV and opcode.
+    pub first: u8,
+    /// The masking key, for a client's frame.
+    pub mask: Option<[u8; 4]>,
+    pub payload_len: u64,
+    /// Bytes the header takes, masking key included.
+    pub len: usize,
+}
+
+impl FrameHead {
+    /// The header at the start of `buf`, once it is all there.
+    pub fn parse(buf: &[u8]) -> Option<Self> {
+        let [first, second, ..] = *buf else {
+            return None;
+        };
+        let (payload_len, mut len) = match second & 0x7F {
+            126 => (
+                u64::from(u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?)),
+                4,
+            ),
+            127 => (u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?), 10),
+            short => (u64::from(short), 2),
+        };
+        let mask = if second & 0x80 != 0 {
+            let key = buf.get(len..len + 4)?.try_into().ok()?;
+            len += 4;
+            Some(key)
+        } else {
+            None
+        };
+        Some(Self {
+            first,
+            mask,
+            payload_len,
+            len,
+        })
     }
-    if second & 0x80 != 0 {
-        size += 4;
-    }
-    (head.len() == size).then_some((first & 0x0F, len))
 }
 
 /// How a connection ended, seen from the client.

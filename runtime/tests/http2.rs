@@ -4,30 +4,17 @@
 
 use std::time::Duration;
 
-use axum::http::request::Parts;
-use axum::response::Response;
 use bytes::{Buf, Bytes, BytesMut};
 use http::{Method, Request, StatusCode};
 use tokio::net::TcpStream;
-use wsroute::{Connection, Message, Route, RouterExt, WebSockets};
+use wsroute::{RouterExt, WebSockets};
 
 #[path = "wire/mod.rs"]
 #[allow(dead_code)]
 mod wire;
 
-struct Echo;
-
-impl Route for Echo {
-    const PATH: &'static str = "/echo";
-
-    async fn accept(_: &mut Parts, _: &()) -> Result<Self, Response> {
-        Ok(Echo)
-    }
-
-    async fn message(&mut self, conn: &Connection, msg: Message) {
-        let _ = conn.send(msg);
-    }
-}
+mod echo;
+use echo::Echo;
 
 async fn start() -> std::net::SocketAddr {
     let sockets = WebSockets::default();

@@ -5,8 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::request::Parts;
-use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
@@ -15,21 +13,10 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use wsroute::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use wsroute::rustls::{ClientConfig, RootCertStore, ServerConfig};
-use wsroute::{Config, Connection, Message, Route, RouterExt, WebSockets};
+use wsroute::{Config, RouterExt, WebSockets};
 
-struct Echo;
-
-impl Route for Echo {
-    const PATH: &'static str = "/echo";
-
-    async fn accept(_: &mut Parts, _: &()) -> Result<Self, Response> {
-        Ok(Echo)
-    }
-
-    async fn message(&mut self, conn: &Connection, msg: Message) {
-        let _ = conn.send(msg);
-    }
-}
+mod echo;
+use echo::Echo;
 
 /// A self-signed certificate for `localhost`, and the server config for it.
 fn server_config() -> (CertificateDer<'static>, Arc<ServerConfig>) {

@@ -291,30 +291,21 @@ struct ServerFrame {
 
 /// The first complete server frame of `buf`.
 fn server_frame(buf: &[u8]) -> Result<Option<ServerFrame>, String> {
-    let [b0, b1, ..] = *buf else {
+    let Some(head) = raw_client::FrameHead::parse(buf) else {
         return Ok(None);
     };
-    if b1 & 0x80 != 0 {
+    if head.mask.is_some() {
         return Err("masked frame from the server".into());
     }
-    if b0 & 0x80 == 0 {
+    if head.first & 0x80 == 0 {
         return Err("fragmented message from the server".into());
     }
-    let (len, at) = match b1 & 0x7f {
-        126 if buf.len() >= 4 => (u16::from_be_bytes([buf[2], buf[3]]) as usize, 4),
-        127 if buf.len() >= 10 => {
-            let mut be = [0; 8];
-            be.copy_from_slice(&buf[2..10]);
-            (u64::from_be_bytes(be) as usize, 10)
-        }
-        126 | 127 => return Ok(None),
-        short => (short as usize, 2),
-    };
-    if len > 1 << 20 {
-        return Err(format!("frame of {len} bytes"));
+    if head.payload_len > 1 << 20 {
+        return Err(format!("frame of {} bytes", head.payload_len));
     }
+    let (at, len) = (head.len, head.payload_len as usize);
     Ok((buf.len() >= at + len).then_some(ServerFrame {
-        opcode: b0 & 0x0f,
+        opcode: head.first & 0x0f,
         payload: at..at + len,
         len: at + len,
     }))

@@ -95,30 +95,22 @@ fn lock(subscribers: &Subscribers) -> std::sync::MutexGuard<'_, Vec<TcpStream>> 
 /// The first complete masked frame of `buf`, unmasked (header and
 /// payload, as a server sends it), and how many bytes of `buf` it took.
 fn unmasked_frame(buf: &[u8]) -> io::Result<Option<(Vec<u8>, usize)>> {
-    let [b0, b1, ..] = *buf else {
+    let Some(head) = wsroute_bench::raw_client::FrameHead::parse(buf) else {
         return Ok(None);
     };
-    if b1 & 0x80 == 0 {
+    let Some(mask) = head.mask else {
         return Err(io::Error::other("client frame not masked"));
-    }
-    let (len, mut at) = match b1 & 0x7f {
-        126 if buf.len() >= 4 => (u16::from_be_bytes([buf[2], buf[3]]) as usize, 4),
-        127 if buf.len() >= 10 => {
-            let mut be = [0; 8];
-            be.copy_from_slice(&buf[2..10]);
-            (u64::from_be_bytes(be) as usize, 10)
-        }
-        126 | 127 => return Ok(None),
-        short => (short as usize, 2),
     };
-    if len > MAX_PAYLOAD {
-        return Err(io::Error::other(format!("frame of {len} bytes")));
+    if head.payload_len > MAX_PAYLOAD as u64 {
+        return Err(io::Error::other(format!(
+            "frame of {} bytes",
+            head.payload_len
+        )));
     }
-    if buf.len() < at + 4 + len {
+    let (at, len, b0) = (head.len, head.payload_len as usize, head.first);
+    if buf.len() < at + len {
         return Ok(None);
     }
-    let mask = [buf[at], buf[at + 1], buf[at + 2], buf[at + 3]];
-    at += 4;
     let mut frame = Vec::with_capacity(10 + len);
     frame.push(b0);
     match len {

@@ -8,7 +8,7 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::time::Duration;
 
 use axum::Router;
@@ -227,14 +227,7 @@ pub(crate) async fn serve_connection<IO>(
                 .header_read_timeout(handshake_timeout)
                 .serve_connection(TokioIo::new(io), service)
                 .with_upgrades();
-            let mut connection = pin!(connection);
-            tokio::select! {
-                result = connection.as_mut() => result,
-                () = stopping.cancelled() => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            }
+            until_done(connection, &stopping, |c| c.graceful_shutdown()).await
         }
         HttpVersion::Http2 => {
             // Extended CONNECT (RFC 8441) is what WebSockets over HTTP/2
@@ -243,18 +236,30 @@ pub(crate) async fn serve_connection<IO>(
                 .timer(TokioTimer::new())
                 .enable_connect_protocol()
                 .serve_connection(TokioIo::new(io), service);
-            let mut connection = pin!(connection);
-            tokio::select! {
-                result = connection.as_mut() => result,
-                () = stopping.cancelled() => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            }
+            until_done(connection, &stopping, |c| c.graceful_shutdown()).await
         }
     };
     if let Err(e) = result {
         tracing::debug!(error = %e, %addr, "HTTP connection ended with an error");
+    }
+}
+
+/// Drives an HTTP connection to its end; once `stopping` fires, asks it
+/// to finish what it has in progress (`graceful_shutdown`, which hyper's
+/// HTTP/1.1 and HTTP/2 connections each have without a common trait) and
+/// waits for that.
+async fn until_done<C: Future>(
+    connection: C,
+    stopping: &CancellationToken,
+    graceful_shutdown: fn(Pin<&mut C>),
+) -> C::Output {
+    let mut connection = pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => result,
+        () = stopping.cancelled() => {
+            graceful_shutdown(connection.as_mut());
+            connection.await
+        }
     }
 }
 

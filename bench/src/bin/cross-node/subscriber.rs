@@ -56,20 +56,8 @@ pub(crate) async fn read(
 /// The payload of one unmasked server frame at the start of `buf`, and
 /// the bytes it takes; `None` until it is all there.
 fn frame(buf: &[u8]) -> Option<(&[u8], usize)> {
-    if buf.len() < 2 {
-        return None;
-    }
-    let (len, head) = match buf[1] & 0x7f {
-        126 => (
-            u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?) as usize,
-            4,
-        ),
-        127 => (
-            u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize,
-            10,
-        ),
-        n => (n as usize, 2),
-    };
+    let header = wsroute_bench::raw_client::FrameHead::parse(buf)?;
+    let (head, len) = (header.len, usize::try_from(header.payload_len).ok()?);
     let payload = buf.get(head..head + len)?;
     Some((payload, head + len))
 }
