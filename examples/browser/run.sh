@@ -2,9 +2,10 @@
 # The chat example's page in headless Debian Chromium, driven by
 # playwright-core (which never downloads a browser of its own).
 # Installs what it needs on a fresh Debian machine (chromium, redis-server),
-# starts on free loopback ports one chat node alone, and a redis-server with
-# two chat nodes sharing it (--redis), runs chat.test.mjs against them, and
-# stops them all however it ends.
+# starts on free loopback ports one chat node alone, a redis-server with
+# two chat nodes sharing it (--redis), and the TLS example; runs
+# chat.test.mjs and tls.test.mjs against them, and stops them all however
+# it ends.
 #
 #   bash examples/browser/run.sh            # screenshots in examples/browser/screenshots/
 #   SCREENSHOT_DIR=/tmp/shots bash examples/browser/run.sh
@@ -31,9 +32,11 @@ fi
 (cd "$here" && npm ci --no-audit --no-fund)
 
 if [ -z "${CHAT_BIN:-}" ]; then
-    (cd "$root" && cargo build --release -p wsroute-examples --example chat)
+    (cd "$root" && cargo build --release -p wsroute-examples --example chat --example tls)
     CHAT_BIN="$root/target/release/examples/chat"
+    TLS_BIN="$root/target/release/examples/tls"
 fi
+TLS_BIN="${TLS_BIN:-$(dirname "$CHAT_BIN")/tls}"
 
 work="$(mktemp -d)"
 pids=()
@@ -81,6 +84,18 @@ start_chat() {
     [ -n "$url" ] || { echo "browser test: chat $name printed no address in 10 s" >&2; exit 1; }
     echo "chat $name at $url (pid $pid)"
 }
+# The TLS example with a certificate made at start-up, on a free port.
+"$TLS_BIN" --self-signed --addr 127.0.0.1:0 >"$work/tls.out" 2>"$work/tls.err" &
+pids+=("$!")
+url_tls=""
+for _ in $(seq 100); do
+    url_tls="$(sed -n 's|^serving \(https://[^ ]*\) .*$|\1|p' "$work/tls.out")"
+    [ -n "$url_tls" ] && break
+    sleep 0.1
+done
+[ -n "$url_tls" ] || { cat "$work/tls.err" >&2; echo "browser test: the TLS example printed no address in 10 s" >&2; exit 1; }
+echo "tls example at $url_tls"
+
 start_chat alone; url_alone="$url"
 start_chat node-a --redis "$redis_url"; url_a="$url"
 start_chat node-b --redis "$redis_url"; url_b="$url"
@@ -89,7 +104,11 @@ status=0
 CHAT_URL="$url_alone" CHAT_URL_A="$url_a" CHAT_URL_B="$url_b" SCREENSHOT_DIR="${SCREENSHOT_DIR:-$here/screenshots}" \
     timeout --kill-after=10 120 node "$here/chat.test.mjs" || status=$?
 if [ "$status" = 124 ]; then echo "browser test: FAILED, over the 120 s limit" >&2; fi
-for name in alone node-a node-b; do
+tls_status=0
+TLS_URL="$url_tls" timeout --kill-after=10 60 node "$here/tls.test.mjs" || tls_status=$?
+if [ "$tls_status" = 124 ]; then echo "browser test: TLS FAILED, over the 60 s limit" >&2; fi
+[ "$status" = 0 ] && status="$tls_status"
+for name in alone node-a node-b tls; do
     if [ -s "$work/$name.err" ]; then echo "--- chat $name stderr:"; cat "$work/$name.err"; fi
 done
 exit "$status"

@@ -12,17 +12,30 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use axum::http::Version;
 use axum::response::Html;
 use wsroute::rustls::ServerConfig;
 use wsroute::rustls::pki_types::pem::PemObject;
 use wsroute::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use wsroute::{Config, Connection, Message, RouterExt, WebSockets, websocket_route};
 
-#[derive(Default)]
-struct Echo;
+/// Echoes every message, after telling the client which HTTP version its
+/// WebSocket came over: a browser that reached the page over HTTP/2 opens
+/// it as a stream of that connection (RFC 8441), and says `HTTP/2.0`.
+struct Echo {
+    version: Version,
+}
 
 #[websocket_route("/echo")]
 impl Echo {
+    async fn accept(version: Version) -> Option<Self> {
+        Some(Echo { version })
+    }
+
+    fn open(&mut self, conn: &Connection) {
+        let _ = conn.send_text(format!("over {:?}", self.version));
+    }
+
     fn message(&mut self, conn: &Connection, msg: Message) {
         let _ = conn.send(msg);
     }
@@ -33,8 +46,11 @@ const PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>wss echo</titl
 const log = (line) => document.getElementById("log").textContent += line + "\n";
 const ws = new WebSocket(`wss://${location.host}/echo`);
 ws.onopen = () => { log("open"); ws.send("hello over TLS"); };
-ws.onmessage = (e) => { log("echo: " + e.data); ws.close(1000, "done"); };
-ws.onclose = (e) => log(`closed ${e.code} ${e.reason}`);
+ws.onmessage = (e) => {
+  log("got: " + e.data);
+  if (e.data === "hello over TLS") ws.close(1000, "done");
+};
+ws.onclose = (e) => log(`closed ${e.code}${e.wasClean ? " clean" : ""} ${e.reason}`.trim());
 </script>"#;
 
 /// Where the certificate comes from.
