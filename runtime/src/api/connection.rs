@@ -300,15 +300,16 @@ impl Connection {
         self.shared.shared_deflate
     }
 
-    /// Sends a frame encoded once for many connections: written to the
-    /// socket right here when the connection's task is idle (see
-    /// [`SendQueue::direct`]), else queued for the task.
-    pub(crate) fn send_frame(&self, frame: &Bytes) -> Result<(), SendError> {
+    /// Sends a frame encoded once for many connections: with
+    /// `write_through`, written to the socket right here when the
+    /// connection's task is idle (see [`SendQueue::direct`]), else queued
+    /// for the task.
+    pub(crate) fn send_frame(&self, frame: &Bytes, write_through: bool) -> Result<(), SendError> {
         let mut queue = self.lock();
         if queue.closed {
             return Err(SendError::Closed);
         }
-        if queue.direct && queue.commands.is_empty() {
+        if write_through && queue.direct && queue.commands.is_empty() {
             match queue.write_direct(frame) {
                 Some(n) if n == frame.len() => return Ok(()),
                 Some(n) => {
@@ -767,19 +768,19 @@ mod tests {
         let (conn, mut peer) = over_tcp(SendLimits::queue(1 << 20)).await;
         let frame = topics::encode(&Message::Text("hi".into()));
         // Not yet idle (the task starts in `open`): queued.
-        conn.send_frame(&frame).unwrap();
+        conn.send_frame(&frame, true).unwrap();
         let drained = conn.drain(|commands| {
             assert!(matches!(commands.pop_front(), Some(Command::Frame(_))));
             (0, true, true)
         });
         assert_eq!(drained, (0, 0));
         // Idle, nothing unwritten: straight to the socket, nothing queued.
-        conn.send_frame(&frame).unwrap();
-        conn.send_frame(&frame).unwrap();
+        conn.send_frame(&frame, true).unwrap();
+        conn.send_frame(&frame, true).unwrap();
         assert_eq!(received(&mut peer, 8).await, b"\x81\x02hi\x81\x02hi");
         // Behind a queued send, a frame waits its turn.
         conn.send_text("mine").unwrap();
-        conn.send_frame(&frame).unwrap();
+        conn.send_frame(&frame, true).unwrap();
         let drained = conn.drain(|commands| {
             assert!(matches!(commands.pop_front(), Some(Command::Message(_))));
             assert!(matches!(commands.pop_front(), Some(Command::Frame(_))));
@@ -788,12 +789,12 @@ mod tests {
         assert_eq!(drained, (2, 8), "the direct writes are counted once");
         // Not while the task has output unwritten, nor once it closes.
         conn.drain(|_| (10, true, true));
-        conn.send_frame(&frame).unwrap();
+        conn.send_frame(&frame, true).unwrap();
         conn.drain(|commands| {
             commands.clear();
             (0, false, true)
         });
-        assert_eq!(conn.send_frame(&frame), Err(SendError::Closed));
+        assert_eq!(conn.send_frame(&frame, true), Err(SendError::Closed));
         conn.mark_closed();
         assert!(conn.lock().socket.is_none(), "the socket is let go");
     }
@@ -806,8 +807,8 @@ mod tests {
         let frame = topics::encode(&Message::Binary(vec![7u8; 8 << 20].into()));
         // The peer does not read: 8 MiB is more than loopback buffers take
         // at once, so the socket takes the start of the first frame only.
-        conn.send_frame(&frame).unwrap();
-        conn.send_frame(&frame).unwrap();
+        conn.send_frame(&frame, true).unwrap();
+        conn.send_frame(&frame, true).unwrap();
         let mut rest = Bytes::new();
         let direct = conn.drain(|commands| {
             let Some(Command::Rest(end)) = commands.pop_front() else {

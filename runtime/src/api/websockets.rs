@@ -14,7 +14,7 @@ use super::broker::{Broker, Inbox};
 use super::config::Config;
 use super::connection::Connection;
 use super::send_error::{SendError, json_message};
-use super::topics::{Published, Topics};
+use super::topics::{Published, Topic, Topics};
 use crate::proto::{DeflateConfig, Message};
 use crate::task::budget::Budget;
 use crate::task::keepalive::Wheel;
@@ -243,7 +243,7 @@ impl WebSockets {
 
     /// How many connections of this node subscribe to `topic`.
     pub fn subscribers(&self, topic: &str) -> usize {
-        self.inner.topics.read().get(topic).map_or(0, |s| s.len())
+        self.inner.topics.read().get(topic).map_or(0, Topic::len)
     }
 
     /// How many topics have at least one subscriber: a topic is gone once
