@@ -16,7 +16,7 @@
 //!
 //! This library holds what more than one of them needs: the servers'
 //! command line and runtime ([`server`]), reading a process's CPU time and
-//! memory from `/proc` ([`procfs`]), and the JSON reports `loadgen` prints
+//! memory from `/proc` ([`procfs`]), the TLS of the TLS cells ([`tls`]), and the JSON reports `loadgen` prints
 //! and `runner` reads ([`report`]).
 
 pub mod procfs;
@@ -24,3 +24,4 @@ pub mod raw_client;
 pub mod report;
 pub mod server;
 pub mod spawned;
+pub mod tls;

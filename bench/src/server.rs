@@ -1,6 +1,6 @@
 //! What every echo server of the benchmark shares: its command line
-//! (`--addr HOST:PORT`, `--flavor`, `--no-nodelay`) and the tokio runtime
-//! it runs on.
+//! (`--addr HOST:PORT`, `--flavor`, `--no-nodelay`, `--tls`) and the tokio
+//! runtime it runs on.
 //!
 //! All servers use the same runtime flavor, chosen here once:
 //! current-thread by default. Pinned to one core, a multi-thread runtime
@@ -38,9 +38,11 @@ pub struct ServerArgs {
     /// server is measured with it, so Nagle's algorithm never holds a
     /// reply back waiting for a delayed ACK).
     pub nodelay: bool,
+    /// Serve over TLS ([`crate::tls::server_config`]): a TLS cell.
+    pub tls: bool,
 }
 
-const USAGE: &str = "[--addr HOST:PORT] [--flavor current|multi] [--no-nodelay]";
+const USAGE: &str = "[--addr HOST:PORT] [--flavor current|multi] [--no-nodelay] [--tls]";
 
 impl ServerArgs {
     /// Reads the command line; exits with a usage message on anything
@@ -50,6 +52,7 @@ impl ServerArgs {
             addr: SocketAddr::from(([127, 0, 0, 1], 9001)),
             flavor: Flavor::CurrentThread,
             nodelay: true,
+            tls: false,
         };
         let mut it = std::env::args().skip(1);
         while let Some(arg) = it.next() {
@@ -68,6 +71,7 @@ impl ServerArgs {
                     }
                 }
                 "--no-nodelay" => args.nodelay = false,
+                "--tls" => args.tls = true,
                 other => usage(&format!("unknown argument `{other}`")),
             }
         }
@@ -100,10 +104,11 @@ where
     runtime.block_on(async {
         let listener = TcpListener::bind(args.addr).await?;
         println!(
-            "{name} listening on {} ({:?} runtime, nodelay {})",
+            "{name} listening on {} ({:?} runtime, nodelay {}, tls {})",
             listener.local_addr()?,
             args.flavor,
-            args.nodelay
+            args.nodelay,
+            args.tls
         );
         serve(listener, args).await
     })

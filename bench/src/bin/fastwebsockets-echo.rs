@@ -2,7 +2,8 @@
 //! it: hyper's HTTP/1 server with `upgrade::upgrade`, a `FragmentCollector`
 //! (which reassembles fragments and validates text as UTF-8), auto-close
 //! and auto-pong left on (the default), and the connection task run
-//! `unconstrained` as the example does.
+//! `unconstrained` as the example does. `--tls`: the same over
+//! tokio-rustls.
 
 use std::io;
 
@@ -12,25 +13,44 @@ use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::TlsAcceptor;
 use wsroute_bench::server::{self, ServerArgs};
+use wsroute_bench::tls;
 
 fn main() -> io::Result<()> {
     server::run(
         "fastwebsockets-echo",
         |listener, args: ServerArgs| async move {
+            let acceptor = args.tls.then(|| TlsAcceptor::from(tls::server_config()));
             loop {
                 let (stream, _) = listener.accept().await?;
                 server::configure(&stream, &args);
+                let acceptor = acceptor.clone();
                 tokio::spawn(async move {
-                    let io = hyper_util::rt::TokioIo::new(stream);
-                    let connection = http1::Builder::new()
-                        .serve_connection(io, service_fn(server_upgrade))
-                        .with_upgrades();
-                    let _ = connection.await;
+                    match acceptor {
+                        None => serve(stream).await,
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                serve(stream).await;
+                            }
+                        }
+                    }
                 });
             }
         },
     )
+}
+
+async fn serve<S>(stream: S)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let connection = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service_fn(server_upgrade))
+        .with_upgrades();
+    let _ = connection.await;
 }
 
 async fn server_upgrade(

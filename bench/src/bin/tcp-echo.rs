@@ -6,13 +6,18 @@
 //! straight back, so an idle connection holds no buffer and a busy one
 //! costs a read and a write system call per burst: the floor for both CPU
 //! and memory.
+//!
+//! With `--tls` it is the limit of the TLS cells: it decrypts what it
+//! reads and encrypts it back, record layer and nothing else.
 
 use std::cell::RefCell;
 use std::io;
 
-use tokio::io::{AsyncWriteExt, Interest};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsAcceptor;
 use wsroute_bench::server::{self, ServerArgs};
+use wsroute_bench::tls;
 
 /// Big enough that a 64 KiB message and its header arrive in one read.
 const SCRATCH_LEN: usize = 256 * 1024;
@@ -23,11 +28,16 @@ thread_local! {
 
 fn main() -> io::Result<()> {
     server::run("tcp-echo", |listener, args: ServerArgs| async move {
+        let acceptor = args.tls.then(|| TlsAcceptor::from(tls::server_config()));
         loop {
             let (stream, _) = listener.accept().await?;
             server::configure(&stream, &args);
+            let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                let _ = echo(stream).await;
+                let _ = match acceptor {
+                    None => echo(stream).await,
+                    Some(acceptor) => echo_tls(acceptor, stream).await,
+                };
             });
         }
     })
@@ -80,4 +90,20 @@ fn echo_once(stream: &TcpStream, buf: &mut [u8]) -> io::Result<Step> {
         }
     }
     Ok(Step::Done)
+}
+
+/// The TLS echo: one plaintext buffer per connection (a read across an
+/// `.await` cannot borrow the shared one), as big as a TLS record's
+/// plaintext can be, so each read returns what one record held.
+async fn echo_tls(acceptor: TlsAcceptor, stream: TcpStream) -> io::Result<()> {
+    let mut stream = acceptor.accept(stream).await?;
+    let mut buf = vec![0; 16 * 1024];
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        stream.write_all(&buf[..n]).await?;
+        stream.flush().await?;
+    }
 }

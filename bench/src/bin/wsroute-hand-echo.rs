@@ -81,12 +81,17 @@ fn main() -> io::Result<()> {
         "wsroute-hand-echo",
         |listener, args: ServerArgs| async move {
             // wsroute::serve sets TCP_NODELAY itself, so `--no-nodelay`
-            // does not apply; the runtime flavor does.
-            let _ = args;
+            // does not apply; the runtime flavor and `--tls` do.
             let sockets = WebSockets::new(config_from_env());
             let app = axum::Router::new().websocket::<Echo>(&sockets);
             let app = app.route("/stats", stats_route(sockets.clone()));
-            wsroute::serve(listener, app, &sockets, std::future::pending()).await
+            let forever = std::future::pending();
+            if args.tls {
+                let tls = wsroute_bench::tls::server_config();
+                wsroute::serve_tls(listener, tls, app, &sockets, forever).await
+            } else {
+                wsroute::serve(listener, app, &sockets, forever).await
+            }
         },
     )
 }

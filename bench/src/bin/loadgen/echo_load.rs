@@ -16,12 +16,15 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use tokio::io::Interest;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+use wsroute_bench::tls;
 
 use crate::deflate::Agreed;
-use crate::wire::{self, Connected, FrameTemplate, MessageShape, ReplyParser};
+use crate::wire::{self, Connected, FrameTemplate, MessageShape, ReplyParser, Stream};
 
 /// Before the measured interval: replies are not counted.
 pub(crate) const WARMUP: u8 = 0;
@@ -32,6 +35,13 @@ pub(crate) const STOP: u8 = 2;
 
 /// Big enough for several 64 KiB replies per read.
 const SCRATCH_LEN: usize = 512 * 1024;
+
+/// A TLS connection's read buffer: a few records' plaintext.
+const TLS_READ_LEN: usize = 64 * 1024;
+
+/// The most frame bytes a TLS connection keeps in flight (see
+/// [`tls_connection`]).
+pub(crate) const TLS_MAX_IN_FLIGHT: usize = 1024 * 1024;
 
 /// Connections opening (and upgrading) at once.
 const CONNECT_CONCURRENCY: usize = 128;
@@ -48,6 +58,8 @@ pub(crate) struct Plan {
     pub(crate) verify: u64,
     /// Offer permessage-deflate in the handshake.
     pub(crate) offer_deflate: bool,
+    /// Connect over TLS (`--tls`).
+    pub(crate) tls: bool,
 }
 
 /// What one thread counted during the measured interval.
@@ -88,18 +100,53 @@ struct Shared {
     tally: RefCell<Tally>,
 }
 
+impl Shared {
+    /// Counts `done` replies that have just completed: their round trips,
+    /// and the bytes they took, while measuring; their successors are
+    /// sent from now on. False once the run is over.
+    fn replied(
+        &self,
+        done: usize,
+        sent_at: &mut VecDeque<Instant>,
+        parser: &mut ReplyParser,
+    ) -> bool {
+        let now = Instant::now();
+        let phase = self.phase.load(Ordering::Relaxed);
+        if phase == STOP {
+            return false;
+        }
+        let mut tally = self.tally.borrow_mut();
+        for _ in 0..done {
+            let sent = sent_at.pop_front().unwrap_or(now);
+            if phase == MEASURE {
+                let nanos = now.duration_since(sent).as_nanos() as u64;
+                tally.latency.saturating_record(nanos.max(1));
+            }
+        }
+        let wire_bytes = parser.take_wire_bytes();
+        if phase == MEASURE {
+            tally.messages += done as u64;
+            tally.wire_received += wire_bytes;
+            tally.wire_sent += (done * self.template.frame_len()) as u64;
+        }
+        sent_at.extend(std::iter::repeat_n(now, done));
+        true
+    }
+}
+
 /// Opens this thread's connections (with handshakes, `CONNECT_CONCURRENCY`
 /// at a time).
 pub(crate) async fn open_all(plan: &Plan) -> io::Result<Vec<Connected>> {
     let mut streams = Vec::with_capacity(plan.connections);
     let mut pending = JoinSet::new();
+    let tls = plan.tls.then(|| TlsConnector::from(tls::client_config()));
     for _ in 0..plan.connections {
         if pending.len() >= CONNECT_CONCURRENCY {
             streams.push(joined(pending.join_next().await)?);
         }
         let addr = plan.addr.clone();
-        let (raw, offer) = (plan.shape.raw, plan.offer_deflate);
-        pending.spawn(async move { wire::connect(&addr, raw, offer).await });
+        let (raw, offer, tls) = (plan.shape.raw, plan.offer_deflate, tls.clone());
+        pending.spawn(async move { wire::connect(&addr, raw, offer, tls.as_ref()).await });
     }
     while let Some(result) = pending.join_next().await {
         streams.push(joined(Some(result))?);
@@ -142,14 +189,17 @@ pub(crate) async fn drive(
     let reply = shape.reply_header();
     for connected in streams {
         let parser = ReplyParser::new(reply, plan.verify, agreed.as_ref());
-        let task = connection(
-            connected.stream,
-            connected.leftover,
-            parser,
-            plan.in_flight,
-            shared.clone(),
-        );
-        tasks.spawn_local_on(task, &local);
+        let (leftover, shared) = (connected.leftover, shared.clone());
+        match connected.stream {
+            Stream::Tcp(tcp) => {
+                let task = connection(tcp, leftover, parser, plan.in_flight, shared);
+                tasks.spawn_local_on(task, &local);
+            }
+            Stream::Tls(session) => {
+                let task = tls_connection(*session, leftover, parser, plan.in_flight, shared);
+                tasks.spawn_local_on(task, &local);
+            }
+        }
     }
     let phase = shared.phase.clone();
     let mut watcher = std::pin::pin!(async move {
@@ -237,27 +287,53 @@ async fn connection(
         if done == 0 {
             continue;
         }
-        let now = Instant::now();
-        let phase = shared.phase.load(Ordering::Relaxed);
-        if phase == STOP {
+        if !shared.replied(done, &mut sent_at, &mut parser) {
             return Ok(());
         }
-        let mut tally = shared.tally.borrow_mut();
-        for _ in 0..done {
-            let sent = sent_at.pop_front().unwrap_or(now);
-            if phase == MEASURE {
-                let nanos = now.duration_since(sent).as_nanos() as u64;
-                tally.latency.saturating_record(nanos.max(1));
-            }
+        owed += done * frame_len;
+    }
+}
+
+/// One connection's loop over TLS: the same frames and counting as
+/// [`connection`], through tokio-rustls. Each turn writes every owed frame
+/// and then reads, which cannot deadlock while the frames in flight fit in
+/// the sockets' buffers (`--tls` refuses more than [`TLS_MAX_IN_FLIGHT`]
+/// bytes of them). Its read buffer is its own: a read that awaits cannot
+/// hold the shared one.
+async fn tls_connection(
+    mut stream: TlsStream<TcpStream>,
+    leftover: Vec<u8>,
+    mut parser: ReplyParser,
+    in_flight: usize,
+    shared: Rc<Shared>,
+) -> io::Result<()> {
+    let frame_len = shared.template.frame_len();
+    let mut owed = in_flight * frame_len;
+    let mut sent_at: VecDeque<Instant> = VecDeque::with_capacity(in_flight);
+    sent_at.extend(std::iter::repeat_n(Instant::now(), in_flight));
+    if !leftover.is_empty() {
+        parser.feed(&leftover, &shared.expected)?;
+    }
+    let mut buf = vec![0; TLS_READ_LEN];
+    loop {
+        while owed > 0 {
+            owed -= stream.write(shared.template.next_slice(owed)).await?;
         }
-        let wire_bytes = parser.take_wire_bytes();
-        if phase == MEASURE {
-            tally.messages += done as u64;
-            tally.wire_received += wire_bytes;
-            tally.wire_sent += (done * frame_len) as u64;
+        stream.flush().await?;
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection",
+            ));
         }
-        drop(tally);
-        sent_at.extend(std::iter::repeat_n(now, done));
+        let done = parser.feed(&buf[..n], &shared.expected)?;
+        if done == 0 {
+            continue;
+        }
+        if !shared.replied(done, &mut sent_at, &mut parser) {
+            return Ok(());
+        }
         owed += done * frame_len;
     }
 }

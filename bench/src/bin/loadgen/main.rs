@@ -9,12 +9,15 @@
 //! loadgen --memory --addr 127.0.0.1:9001 --connections 10000 --server-pid 1234
 //! loadgen --addr 127.0.0.1:9001 --connections 64 --size 16k --text \
 //!         --content json --deflate --server-pid 1234
+//! loadgen --addr 127.0.0.1:9001 --connections 64 --size 1k --tls --server-pid 1234
 //! ```
 //!
 //! With `--deflate` it offers permessage-deflate ([`deflate::OFFER`]);
 //! if the server agrees, every message goes out compressed and every
 //! compressed echo is inflated (the first `--verify` compared); if it declines,
-//! messages go out plain and the report says "not negotiated".
+//! messages go out plain and the report says "not negotiated". With
+//! `--tls` every connection is TLS 1.3 ([`wsroute_bench::tls`]), the
+//! websocket (or, with `--raw`, the echoed bytes) inside it.
 //!
 //! It prints a few lines for people, then one JSON line (the last line of
 //! its output; `--json` prints only that) that the runner reads.
@@ -49,6 +52,7 @@ usage: loadgen --addr HOST:PORT [options]
   --deflate             offer permessage-deflate (client_no_context_takeover,
                         client_max_window_bits); compress if agreed. With --raw:
                         send the frames compressed as if agreed
+  --tls                 over TLS 1.3 (rustls, ring; any server certificate taken)
   --in-flight K         messages in flight per connection (default 1)
   --warmup S            seconds before measuring (default 1)
   --duration S          seconds measured (default 5)
@@ -69,6 +73,7 @@ struct Args {
     text: bool,
     content: Content,
     deflate: bool,
+    tls: bool,
     in_flight: usize,
     warmup: f64,
     duration: f64,
@@ -105,6 +110,7 @@ fn parse_args() -> Result<Args, String> {
         text: false,
         content: Content::Pattern,
         deflate: false,
+        tls: false,
         in_flight: 1,
         warmup: 1.0,
         duration: 5.0,
@@ -133,6 +139,7 @@ fn parse_args() -> Result<Args, String> {
                 }
             }
             "--deflate" => args.deflate = true,
+            "--tls" => args.tls = true,
             "--in-flight" => args.in_flight = number::<usize>(&value()?)?.max(1),
             "--warmup" => args.warmup = number(&value()?)?,
             "--duration" => args.duration = number(&value()?)?,
@@ -154,6 +161,16 @@ fn parse_args() -> Result<Args, String> {
     }
     if args.memory && args.server_pid.is_none() {
         return Err("--memory needs --server-pid".into());
+    }
+    if args.tls && args.memory {
+        return Err("--memory is measured without TLS: drop --tls".into());
+    }
+    // A frame's header is at most 14 bytes.
+    if args.tls && args.in_flight * (args.size + 14) > echo_load::TLS_MAX_IN_FLIGHT {
+        return Err(format!(
+            "--tls keeps at most {} KiB of frames in flight per connection",
+            echo_load::TLS_MAX_IN_FLIGHT / 1024
+        ));
     }
     Ok(args)
 }
@@ -208,6 +225,7 @@ fn load_run(args: &Args) -> io::Result<()> {
             in_flight: args.in_flight,
             verify: args.verify,
             offer_deflate: args.deflate && !args.raw,
+            tls: args.tls,
         };
         let phase = phase.clone();
         let ready_tx = ready_tx.clone();

@@ -50,6 +50,7 @@ pub(crate) async fn run(
         in_flight: 1,
         verify: 0,
         offer_deflate: deflate && !raw,
+        tls: false,
     };
     let opened = echo_load::open_all(&plan).await?;
     let agreed = echo_load::agreement(&opened)?;
@@ -60,7 +61,10 @@ pub(crate) async fn run(
                 .map_err(|e| crate::wire::protocol(&e))?,
         );
     }
-    let mut streams: Vec<TcpStream> = opened.into_iter().map(|c| c.stream).collect();
+    let mut streams = opened
+        .into_iter()
+        .map(|c| c.stream.into_tcp())
+        .collect::<io::Result<Vec<TcpStream>>>()?;
     let per_conn = |rss: u64| (rss as f64 - rss_before as f64) / connections.max(1) as f64;
 
     tokio::time::sleep(settle).await;

@@ -4,8 +4,11 @@
 
 use std::io;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+use wsroute_bench::tls;
 
 use crate::deflate::{self, Agreed, Inflater};
 use crate::json;
@@ -159,7 +162,7 @@ impl FrameTemplate {
 /// An open connection, upgraded unless raw.
 #[derive(Debug)]
 pub(crate) struct Connected {
-    pub(crate) stream: TcpStream,
+    pub(crate) stream: Stream,
     /// Bytes read past the handshake response.
     pub(crate) leftover: Vec<u8>,
     /// What the server agreed to, when permessage-deflate was offered and
@@ -167,19 +170,71 @@ pub(crate) struct Connected {
     pub(crate) deflate: Option<Agreed>,
 }
 
-/// Opens a connection and, unless `raw`, performs the websocket handshake
-/// on path `/`, offering permessage-deflate ([`deflate::OFFER`]) when
-/// `offer_deflate`.
-pub(crate) async fn connect(addr: &str, raw: bool, offer_deflate: bool) -> io::Result<Connected> {
-    let mut stream = TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    if raw {
-        return Ok(Connected {
-            stream,
-            leftover: Vec::new(),
-            deflate: None,
-        });
+/// A connection's transport.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    Tcp(TcpStream),
+    /// `--tls` ([`wsroute_bench::tls::client_config`]); boxed, as its
+    /// session is some 1 KiB beside the socket's few bytes.
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    /// The plain socket; an error for a TLS connection (the idle-memory
+    /// run is measured in plain TCP only).
+    pub(crate) fn into_tcp(self) -> io::Result<TcpStream> {
+        match self {
+            Stream::Tcp(tcp) => Ok(tcp),
+            Stream::Tls(_) => Err(protocol("this run has no TLS variant")),
+        }
     }
+}
+
+/// Opens a connection (over TLS when `tls`) and, unless `raw`, performs
+/// the websocket handshake on path `/`, offering permessage-deflate
+/// ([`deflate::OFFER`]) when `offer_deflate`.
+pub(crate) async fn connect(
+    addr: &str,
+    raw: bool,
+    offer_deflate: bool,
+    tls: Option<&TlsConnector>,
+) -> io::Result<Connected> {
+    let tcp = TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    let mut connected = Connected {
+        stream: Stream::Tcp(tcp),
+        leftover: Vec::new(),
+        deflate: None,
+    };
+    if let Some(connector) = tls {
+        let Stream::Tcp(tcp) = connected.stream else {
+            unreachable!("made plain just above")
+        };
+        let session = connector.connect(tls::server_name(), tcp).await?;
+        connected.stream = Stream::Tls(Box::new(session));
+    }
+    if raw {
+        return Ok(connected);
+    }
+    let (leftover, deflate) = match &mut connected.stream {
+        Stream::Tcp(tcp) => upgrade(tcp, addr, offer_deflate).await?,
+        Stream::Tls(session) => upgrade(session.as_mut(), addr, offer_deflate).await?,
+    };
+    connected.leftover = leftover;
+    connected.deflate = deflate;
+    Ok(connected)
+}
+
+/// The opening handshake on `stream`: what was read past the response,
+/// and what the server agreed to.
+async fn upgrade<S>(
+    stream: &mut S,
+    addr: &str,
+    offer_deflate: bool,
+) -> io::Result<(Vec<u8>, Option<Agreed>)>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let extensions = if offer_deflate {
         format!("Sec-WebSocket-Extensions: {}\r\n", deflate::OFFER)
     } else {
@@ -190,6 +245,7 @@ pub(crate) async fn connect(addr: &str, raw: bool, offer_deflate: bool) -> io::R
          Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{extensions}\r\n"
     );
     stream.write_all(request.as_bytes()).await?;
+    stream.flush().await?;
     let mut response = Vec::with_capacity(512);
     let end = loop {
         if stream.read_buf(&mut response).await? == 0 {
@@ -226,11 +282,7 @@ pub(crate) async fn connect(addr: &str, raw: bool, offer_deflate: bool) -> io::R
         }
         Some(answer) => Some(Agreed::from_answer(answer).map_err(|e| protocol(&e))?),
     };
-    Ok(Connected {
-        stream,
-        leftover: response[end..].to_vec(),
-        deflate,
-    })
+    Ok((response[end..].to_vec(), deflate))
 }
 
 pub(crate) fn protocol(what: &str) -> io::Error {

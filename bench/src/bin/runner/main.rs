@@ -32,7 +32,8 @@ const USAGE: &str = "\
 usage: runner [options]
   --quick                 1 round, short runs, a subset of the cells (a smoke test)
   --cells C               plain (default): the uncompressed matrix; deflate: only the
-                          compressed cells (JSON, permessage-deflate offered); all: both
+                          compressed cells (JSON, permessage-deflate offered); all: both;
+                          tls: only the TLS cells, on the servers that take --tls
   --servers a,b,c         servers to run in every selected cell (default: all of each
                           suite's): tcp-echo, axum-echo, fastwebsockets-echo,
                           sockudo-echo, wsroute-hand-echo, wsroute-echo. The plain
@@ -113,9 +114,10 @@ fn parse_options() -> Result<Options, String> {
                     "plain" => Suites::Plain,
                     "deflate" => Suites::Deflate,
                     "all" => Suites::All,
+                    "tls" => Suites::Tls,
                     other => {
                         return Err(format!(
-                            "--cells takes plain, deflate or all, not `{other}`"
+                            "--cells takes plain, deflate, all or tls, not `{other}`"
                         ));
                     }
                 }
@@ -152,12 +154,22 @@ fn parse_options() -> Result<Options, String> {
     o.rounds = rounds.unwrap_or(o.rounds);
     o.duration = duration.unwrap_or(o.duration);
     o.warmup = warmup.unwrap_or(o.warmup);
+    if o.suites == Suites::Tls {
+        // Idle memory is the plain matrix's measurement.
+        o.memory_connections = 0;
+    }
     Ok(o)
 }
 
 impl Options {
     /// The servers of the uncompressed matrix (none if not selected).
     fn plain_servers(&self) -> Vec<Server> {
+        if self.suites == Suites::Tls {
+            // Only the servers that can serve over TLS, even if named.
+            let mut servers = self.suite_servers(true, |s| s.tls);
+            servers.retain(|s| s.tls);
+            return servers;
+        }
         self.suite_servers(self.suites.plain(), |s| s.plain)
     }
 
@@ -240,7 +252,13 @@ fn run(o: &Options) -> io::Result<()> {
     }
 
     let mut cells = Vec::new();
-    if o.suites.plain() {
+    if o.suites == Suites::Tls {
+        cells.extend(if o.quick {
+            plan::quick_tls_matrix()
+        } else {
+            plan::tls_matrix()
+        });
+    } else if o.suites.plain() {
         cells.extend(if o.quick {
             plan::quick_matrix()
         } else {
@@ -319,7 +337,7 @@ fn run(o: &Options) -> io::Result<()> {
 
 fn echo_run(tools: &Toolbox, o: &Options, round: usize, server: &Server, cell: &Cell) -> RunRecord {
     let outcome = (|| -> io::Result<LoadReport> {
-        let running = process::start_server(tools, server)?;
+        let running = process::start_server(tools, server, cell.tls)?;
         let mut args = vec![
             "--addr".to_owned(),
             running.addr.to_string(),
@@ -344,6 +362,9 @@ fn echo_run(tools: &Toolbox, o: &Options, round: usize, server: &Server, cell: &
         }
         if cell.deflate {
             args.extend(["--content".into(), "json".into(), "--deflate".into()]);
+        }
+        if cell.tls {
+            args.push("--tls".into());
         }
         let timeout = Duration::from_secs_f64(o.warmup + o.duration + 60.0);
         let line = process::run_loadgen(tools, &args, timeout)?;
@@ -397,7 +418,7 @@ fn memory_run(
     deflate: bool,
 ) -> MemoryRecord {
     let outcome = (|| -> io::Result<MemoryReport> {
-        let running = process::start_server(tools, server)?;
+        let running = process::start_server(tools, server, false)?;
         let mut args = vec![
             "--memory".to_owned(),
             "--addr".into(),

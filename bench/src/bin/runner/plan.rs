@@ -40,6 +40,8 @@ pub(crate) struct Server {
     /// Runs in the compressed cells unless `--servers` says otherwise:
     /// the servers with permessage-deflate, and tcp-echo as the limit.
     pub(crate) deflate: bool,
+    /// Serves over TLS with `--tls` (the TLS cells, `--cells tls`).
+    pub(crate) tls: bool,
 }
 
 /// Every server, in table order.
@@ -53,6 +55,7 @@ pub(crate) const SERVERS: [Server; 6] = [
         raw: true,
         plain: true,
         deflate: true,
+        tls: true,
     },
     Server {
         name: "axum-echo",
@@ -63,6 +66,7 @@ pub(crate) const SERVERS: [Server; 6] = [
         raw: false,
         plain: true,
         deflate: false,
+        tls: true,
     },
     Server {
         name: "fastwebsockets-echo",
@@ -73,6 +77,7 @@ pub(crate) const SERVERS: [Server; 6] = [
         raw: false,
         plain: true,
         deflate: false,
+        tls: true,
     },
     Server {
         name: "sockudo-echo",
@@ -84,6 +89,7 @@ pub(crate) const SERVERS: [Server; 6] = [
         raw: false,
         plain: false,
         deflate: true,
+        tls: false,
     },
     Server {
         name: "wsroute-hand-echo",
@@ -94,6 +100,7 @@ pub(crate) const SERVERS: [Server; 6] = [
         raw: false,
         plain: true,
         deflate: true,
+        tls: true,
     },
     Server {
         name: "wsroute-echo",
@@ -104,6 +111,7 @@ pub(crate) const SERVERS: [Server; 6] = [
         raw: false,
         plain: true,
         deflate: true,
+        tls: false,
     },
 ];
 
@@ -118,6 +126,9 @@ pub(crate) struct Cell {
     /// (`loadgen --content json --deflate`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub(crate) deflate: bool,
+    /// A TLS cell: server and load generator run with `--tls`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) tls: bool,
 }
 
 impl Cell {
@@ -134,6 +145,9 @@ impl Cell {
         );
         if self.in_flight > 1 {
             label.push_str(&format!(", {} in flight", self.in_flight));
+        }
+        if self.tls {
+            label.push_str(", TLS");
         }
         label
     }
@@ -152,6 +166,9 @@ impl Cell {
         let mut label = format!("{}c {size} {kind}", self.connections);
         if self.in_flight > 1 {
             label.push_str(&format!(" ×{}", self.in_flight));
+        }
+        if self.tls {
+            label.push_str(" tls");
         }
         label
     }
@@ -177,6 +194,7 @@ pub(crate) fn full_matrix() -> Vec<Cell> {
                     text,
                     in_flight: 1,
                     deflate: false,
+                    tls: false,
                 });
             }
         }
@@ -194,6 +212,7 @@ fn pipelined(text: bool) -> Cell {
         text,
         in_flight: 8,
         deflate: false,
+        tls: false,
     }
 }
 
@@ -206,6 +225,7 @@ pub(crate) fn quick_matrix() -> Vec<Cell> {
         text,
         in_flight: 1,
         deflate: false,
+        tls: false,
     };
     vec![
         cell(1, 16, false),
@@ -247,6 +267,40 @@ fn deflate_cell(connections: usize, size: usize) -> Cell {
         text: true,
         in_flight: 1,
         deflate: true,
+        tls: false,
+    }
+}
+
+/// The TLS cells: {1, 64, 1000} connections × binary {16 B, 1 KiB,
+/// 64 KiB}, one in flight, every connection TLS 1.3 with the same rustls
+/// on both ends ([`wsroute_bench::tls`]).
+pub(crate) fn tls_matrix() -> Vec<Cell> {
+    let mut cells = Vec::new();
+    for connections in [1, 64, 1000] {
+        for size in [16, 1024, 64 * 1024] {
+            cells.push(tls_cell(connections, size));
+        }
+    }
+    cells
+}
+
+/// `--quick` of the TLS cells.
+pub(crate) fn quick_tls_matrix() -> Vec<Cell> {
+    vec![
+        tls_cell(1, 16),
+        tls_cell(64, 1024),
+        tls_cell(1000, 64 * 1024),
+    ]
+}
+
+fn tls_cell(connections: usize, size: usize) -> Cell {
+    Cell {
+        connections,
+        size,
+        text: false,
+        in_flight: 1,
+        deflate: false,
+        tls: true,
     }
 }
 
@@ -259,15 +313,18 @@ pub(crate) enum Suites {
     Deflate,
     /// Both.
     All,
+    /// Only the TLS cells, on the servers that take `--tls`, in the
+    /// tables of the plain matrix (no memory run).
+    Tls,
 }
 
 impl Suites {
     pub(crate) fn plain(self) -> bool {
-        self != Self::Deflate
+        matches!(self, Self::Plain | Self::All | Self::Tls)
     }
 
     pub(crate) fn deflate(self) -> bool {
-        self != Self::Plain
+        matches!(self, Self::Deflate | Self::All)
     }
 }
 
@@ -289,6 +346,21 @@ mod tests {
                 .all(|c| c.deflate && c.text && c.in_flight == 1)
         );
         assert_eq!(compressed[4].label(), "64 × 1 KiB json");
+        let tls = tls_matrix();
+        assert_eq!(tls.len(), 9);
+        assert!(tls.iter().all(|c| c.tls && !c.deflate && !c.text));
+        assert!(matrix.iter().chain(&compressed).all(|c| !c.tls));
+        assert_eq!(tls[4].label(), "64 × 1 KiB bin, TLS");
+        let over_tls: Vec<&str> = SERVERS.iter().filter(|s| s.tls).map(|s| s.name).collect();
+        assert_eq!(
+            over_tls,
+            [
+                "tcp-echo",
+                "axum-echo",
+                "fastwebsockets-echo",
+                "wsroute-hand-echo"
+            ]
+        );
         // The plain matrix's servers are the ones it always had.
         let plain: Vec<&str> = SERVERS.iter().filter(|s| s.plain).map(|s| s.name).collect();
         assert_eq!(

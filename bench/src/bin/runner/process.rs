@@ -167,15 +167,22 @@ impl Drop for RunningServer {
     }
 }
 
-/// Starts `server` pinned to the server core and waits until it accepts
-/// connections.
-pub(crate) fn start_server(tools: &Toolbox, server: &Server) -> io::Result<RunningServer> {
+/// Starts `server` pinned to the server core (over TLS when `tls`) and
+/// waits until it accepts connections.
+pub(crate) fn start_server(
+    tools: &Toolbox,
+    server: &Server,
+    tls: bool,
+) -> io::Result<RunningServer> {
     let addr = free_addr()?;
     let log = std::fs::File::create(tools.log_dir.join(format!("{}.log", server.name)))?;
     let mut cmd = tools.pinned(|(server_core, _)| server_core, &tools.binary(server));
     cmd.arg("--addr").arg(addr.to_string());
     if server.build == Build::BenchBin {
         cmd.args(&tools.server_args);
+    }
+    if tls {
+        cmd.arg("--tls");
     }
     let child = cmd
         .stdin(Stdio::null())
