@@ -6,6 +6,7 @@
 // lists everything that is wrong. Exits 1 if any check failed.
 
 import { chromium } from "playwright-core";
+import { checks } from "./checks.mjs";
 import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,19 +21,8 @@ mkdirSync(shots, { recursive: true });
 const LIMIT = 4096; // the route's max_payload in examples/examples/chat/main.rs
 const WAIT = 4000;
 
-let passed = 0;
-const failures = [];
+const { check, failures, passed } = checks();
 const screenshots = [];
-function check(what, ok, detail = "") {
-  if (ok) {
-    passed++;
-    console.log(`  ok    ${what}`);
-  } else {
-    failures.push(`${what}${detail ? ` (${detail})` : ""}`);
-    console.log(`  FAIL  ${what}${detail ? ` (${detail})` : ""}`);
-  }
-  return ok;
-}
 
 // A fresh profile, removed however the run ends.
 const profile = mkdtempSync(join(tmpdir(), "wsroute-chat-chromium-"));
@@ -478,5 +468,5 @@ if (failures.length) {
   console.log("\nfailed checks:");
   for (const f of failures) console.log(`  - ${f}`);
 }
-console.log(`\nbrowser: ${passed} passed, ${failures.length} failed`);
+console.log(`\nbrowser: ${passed()} passed, ${failures.length} failed`);
 process.exit(failures.length ? 1 : 0);

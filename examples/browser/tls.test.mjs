@@ -5,6 +5,7 @@
 // TLS_URL. Exits 1 if any check failed.
 
 import { chromium } from "playwright-core";
+import { checks } from "./checks.mjs";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,17 +13,7 @@ import { join } from "node:path";
 const url = process.env.TLS_URL;
 if (!url) throw new Error("set TLS_URL (run.sh does)");
 
-let passed = 0;
-const failures = [];
-function check(what, ok, detail = "") {
-  if (ok) {
-    passed++;
-    console.log(`  ok    ${what}`);
-  } else {
-    failures.push(`${what}${detail ? ` (${detail})` : ""}`);
-    console.log(`  FAIL  ${what}${detail ? ` (${detail})` : ""}`);
-  }
-}
+const { check, failures, passed } = checks();
 
 const profile = mkdtempSync(join(tmpdir(), "wsroute-tls-chromium-"));
 process.on("exit", () => rmSync(profile, { recursive: true, force: true }));
@@ -69,7 +60,7 @@ try {
   await context.close();
 }
 
-console.log(`tls: ${passed} checks passed, ${failures.length} failed`);
+console.log(`tls: ${passed()} checks passed, ${failures.length} failed`);
 if (failures.length) {
   for (const f of failures) console.log(`  failed: ${f}`);
   process.exit(1);

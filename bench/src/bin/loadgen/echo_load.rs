@@ -101,6 +101,23 @@ struct Shared {
 }
 
 impl Shared {
+    /// A connection's start: the bytes of its first `in_flight` frames,
+    /// still to be written, with their send times; `leftover` (what came
+    /// after the handshake response) parsed.
+    fn begin(
+        &self,
+        in_flight: usize,
+        leftover: &[u8],
+        parser: &mut ReplyParser,
+    ) -> io::Result<(usize, VecDeque<Instant>)> {
+        let mut sent_at = VecDeque::with_capacity(in_flight);
+        sent_at.extend(std::iter::repeat_n(Instant::now(), in_flight));
+        if !leftover.is_empty() {
+            parser.feed(leftover, &self.expected)?;
+        }
+        Ok((in_flight * self.template.frame_len(), sent_at))
+    }
+
     /// Counts `done` replies that have just completed: their round trips,
     /// and the bytes they took, while measuring; their successors are
     /// sent from now on. False once the run is over.
@@ -255,13 +272,7 @@ async fn connection(
 ) -> io::Result<()> {
     let frame_len = shared.template.frame_len();
     // Bytes of the endless frame stream still to be written.
-    let mut owed = in_flight * frame_len;
-    let mut sent_at: VecDeque<Instant> = VecDeque::with_capacity(in_flight);
-    let start = Instant::now();
-    sent_at.extend(std::iter::repeat_n(start, in_flight));
-    if !leftover.is_empty() {
-        parser.feed(&leftover, &shared.expected)?;
-    }
+    let (mut owed, mut sent_at) = shared.begin(in_flight, &leftover, &mut parser)?;
     loop {
         if owed > 0 {
             match stream.try_write(shared.template.next_slice(owed)) {
@@ -308,12 +319,8 @@ async fn tls_connection(
     shared: Rc<Shared>,
 ) -> io::Result<()> {
     let frame_len = shared.template.frame_len();
-    let mut owed = in_flight * frame_len;
-    let mut sent_at: VecDeque<Instant> = VecDeque::with_capacity(in_flight);
-    sent_at.extend(std::iter::repeat_n(Instant::now(), in_flight));
-    if !leftover.is_empty() {
-        parser.feed(&leftover, &shared.expected)?;
-    }
+    // Bytes of the endless frame stream still to be written.
+    let (mut owed, mut sent_at) = shared.begin(in_flight, &leftover, &mut parser)?;
     let mut buf = vec![0; TLS_READ_LEN];
     loop {
         while owed > 0 {
