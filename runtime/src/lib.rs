@@ -172,6 +172,7 @@ pub use http::serve::serve;
 #[cfg(feature = "tls")]
 pub use http::tls::serve_tls;
 pub use proto::{CloseCode, Message, Utf8Bytes};
+pub use task::cork::{Corked, corked};
 /// The rustls that [`serve_tls`] takes a `ServerConfig` of.
 #[cfg(feature = "tls")]
 pub use tokio_rustls::rustls;

@@ -2,16 +2,17 @@
 //! publisher against `wsroute-fanout`, `registry-fanout` or `tcp-fanout`
 //! (`--tcp`). Driven by `fanout-runner`; see `bench/README.md`.
 //!
-//! Closed loop, one message in flight: the publisher sends message `k`
-//! and sends `k + 1` only once every subscriber has received `k`. The time
-//! between the two is the publish-to-last-delivery latency. Every message
-//! carries its sequence number; each subscriber checks that it gets every
+//! Closed loop: the publisher sends a burst of `--burst` messages (one by
+//! default) in one write and sends the next burst only once every
+//! subscriber has received the last message of this one. The time between
+//! the two is the publish-to-last-delivery latency. Every message carries
+//! its sequence number; each subscriber checks that it gets every
 //! one exactly once, in order, from the first it saw, and a count
 //! mismatch fails the run (exit 1). A warm-up publishes until every
 //! subscriber has joined the topic (joining is asynchronous on every
 //! server), then the measured phase runs for `--seconds` and at least
-//! `--min-publishes` messages (default 30, so that 10,000 subscribers
-//! still give a latency distribution), or exactly `--publishes`.
+//! `--min-publishes` bursts (default 30, so that 10,000 subscribers still
+//! give a latency distribution), or exactly `--publishes` bursts.
 //!
 //! Prints one JSON line: server CPU (from `/proc`, `--server-pid`) per
 //! delivery, latency percentiles, deliveries per second and, for the
@@ -28,7 +29,8 @@ use tokio::sync::{Notify, Semaphore};
 use wsroute_bench::{procfs, raw_client, spawned};
 
 const USAGE: &str = "--addr HOST:PORT --subscribers N --size BYTES \
-    [--seconds S [--min-publishes K] | --publishes K] [--server-pid PID] [--tcp] [--timeout S]";
+    [--burst B] [--seconds S [--min-publishes K] | --publishes K] [--server-pid PID] [--tcp] \
+    [--timeout S]";
 
 /// Connections opened at once while setting up.
 const CONNECTING: usize = 128;
@@ -41,6 +43,8 @@ struct Options {
     addr: String,
     subscribers: usize,
     size: usize,
+    /// Messages per write of the publisher.
+    burst: u64,
     seconds: f64,
     publishes: Option<u64>,
     min_publishes: u64,
@@ -54,6 +58,7 @@ fn parse_options() -> Result<Options, String> {
         addr: String::new(),
         subscribers: 0,
         size: 64,
+        burst: 1,
         seconds: 2.0,
         publishes: None,
         min_publishes: 30,
@@ -68,6 +73,7 @@ fn parse_options() -> Result<Options, String> {
             "--addr" => o.addr = value()?,
             "--subscribers" => o.subscribers = number(&value()?)?,
             "--size" => o.size = number(&value()?)?,
+            "--burst" => o.burst = number(&value()?)?,
             "--seconds" => o.seconds = number(&value()?)?,
             "--publishes" => o.publishes = Some(number(&value()?)?),
             "--min-publishes" => o.min_publishes = number(&value()?)?,
@@ -79,6 +85,9 @@ fn parse_options() -> Result<Options, String> {
     }
     if o.addr.is_empty() || o.subscribers == 0 {
         return Err("--addr and --subscribers are required".into());
+    }
+    if o.burst == 0 {
+        return Err("--burst must be at least 1".into());
     }
     if o.size < 9 {
         return Err("--size must be at least 9 (sequence number and a check byte)".into());
@@ -350,13 +359,16 @@ async fn publish(o: &Options, shared: &Shared, started: Instant) -> io::Result<S
     let connected_after = started.elapsed();
     let (mut publisher, _) = connect(&o.addr, o.tcp, "/pub", b'P').await?;
     let mut seq = 0;
+    // Messages `seq..seq + burst` in one write; the last is awaited.
     let mut send = async |seq: u64| {
-        shared.current.set(seq);
+        shared.current.set(seq + o.burst - 1);
         shared.have_current.set(0);
         shared.last_at.set(None);
-        let frame = message(seq, o.size);
+        let frames: Vec<u8> = (seq..seq + o.burst)
+            .flat_map(|k| message(k, o.size))
+            .collect();
         let sent_at = Instant::now();
-        publisher.write_all(&frame).await.map(|()| sent_at)
+        publisher.write_all(&frames).await.map(|()| sent_at)
     };
 
     // Warm-up: until every subscriber has joined and got a whole message,
@@ -369,7 +381,7 @@ async fn publish(o: &Options, shared: &Shared, started: Instant) -> io::Result<S
             shared.have_current.get() == n
         })
         .await;
-        seq += 1;
+        seq += o.burst;
         if shared.error_count.get() > 0 {
             return Err(failed(shared));
         }
@@ -389,11 +401,11 @@ async fn publish(o: &Options, shared: &Shared, started: Instant) -> io::Result<S
     let cpu_before = o.server_pid.map(procfs::cpu_time).transpose()?;
     let own_before = procfs::own_cpu_time()?;
     let measured = Instant::now();
-    let mut publishes = 0u64;
+    let mut bursts = 0u64;
     loop {
         let done = match o.publishes {
-            Some(k) => publishes >= k,
-            None => measured.elapsed().as_secs_f64() >= o.seconds && publishes >= o.min_publishes,
+            Some(k) => bursts >= k,
+            None => measured.elapsed().as_secs_f64() >= o.seconds && bursts >= o.min_publishes,
         };
         if done {
             break;
@@ -404,16 +416,18 @@ async fn publish(o: &Options, shared: &Shared, started: Instant) -> io::Result<S
                 return Err(failed(shared));
             }
             return Err(io::Error::other(format!(
-                "message {seq}: {} of {n} subscribers received it within {:?}",
+                "message {}: {} of {n} subscribers received it within {:?}",
+                shared.current.get(),
                 shared.have_current.get(),
                 o.timeout
             )));
         }
         let last = shared.last_at.get().unwrap_or_else(Instant::now);
         latency.saturating_record((last.duration_since(sent_at).as_micros() as u64).max(1));
-        publishes += 1;
-        seq += 1;
+        bursts += 1;
+        seq += o.burst;
     }
+    let publishes = bursts * o.burst;
     let elapsed = measured.elapsed();
     let cpu = match (o.server_pid, cpu_before) {
         (Some(pid), Some(before)) => Some((procfs::cpu_time(pid)? - before).as_secs_f64()),
@@ -434,6 +448,8 @@ async fn publish(o: &Options, shared: &Shared, started: Instant) -> io::Result<S
         "subscribers": n,
         "size": o.size,
         "tcp": o.tcp,
+        "burst": o.burst,
+        "bursts": bursts,
         "publishes": publishes,
         "deliveries": deliveries,
         "all_deliveries": shared.delivered.get(),

@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,6 +19,7 @@ use crate::api::config::SlowConsumer;
 use crate::proto::{CloseCode, DeflateConfig, DeflateParams, MAX_CONTROL_PAYLOAD};
 use crate::proto::{Message, Utf8Bytes};
 use crate::task::budget::Budget;
+use crate::task::cork;
 
 /// One client's connection: send messages, close it, see who it is.
 ///
@@ -107,6 +109,10 @@ pub(crate) struct SendQueue {
     /// Messages and bytes written directly since the last drain, for the
     /// task's traffic counts.
     direct_out: (u64, u64),
+    /// Publishes queued frames here without waking the task, and a cork
+    /// (see [`cork`]) holds this connection to write them when the
+    /// publishing task's poll ends.
+    corked: bool,
 }
 
 /// The send-side limits of a connection, from the [`Config`](crate::Config).
@@ -332,6 +338,58 @@ impl Connection {
         self.push_locked(queue, frame.len(), Command::Frame(frame.clone()))
     }
 
+    /// Sends a frame encoded once for many connections from a task that
+    /// holds a cork (see [`cork`]): when this connection's task is idle,
+    /// the frame is queued without waking it, and the cork writes it,
+    /// with whatever else publishes queue here before then, in one write
+    /// when the publishing task's poll ends. Otherwise queued for the task.
+    pub(crate) fn send_frame_corked(&self, frame: &Bytes) -> Result<(), SendError> {
+        let mut queue = self.lock();
+        if queue.closed {
+            return Err(SendError::Closed);
+        }
+        // Anything else queued was a send that woke the task already.
+        let len = frame.len();
+        let frame = Command::Frame(frame.clone());
+        if queue.direct && (queue.corked || queue.commands.is_empty()) {
+            let Err(frame) = self.try_queue(&mut queue, len, frame) else {
+                if !std::mem::replace(&mut queue.corked, true) {
+                    cork::hold(self);
+                }
+                return Ok(());
+            };
+            // Over the bound: refused as any send is, under its policy.
+            return self.push_locked(queue, len, frame);
+        }
+        self.push_locked(queue, len, frame)
+    }
+
+    /// Writes what corked publishes queued here (see
+    /// [`send_frame_corked`](Self::send_frame_corked)), in one write of up
+    /// to [`MAX_SLICES`] frames at a time, if the task is still idle; what
+    /// the socket does not take, the task writes.
+    pub(crate) fn flush_corked(&self) {
+        let mut guard = self.lock();
+        let queue = &mut *guard;
+        if !std::mem::take(&mut queue.corked) || !queue.direct {
+            // The task drained (and writes) them, or the connection ended.
+            return;
+        }
+        while !queue.commands.is_empty() {
+            let (written, whole) = queue.write_frames();
+            queue.queued -= written;
+            queue.charged -= written;
+            self.shared.limits.budget.release(written);
+            if !whole {
+                // A send that is not a shared frame (which woke the task),
+                // a full or broken socket: the task takes over.
+                queue.direct = false;
+                self.wake_unless_in_handler(queue);
+                return;
+            }
+        }
+    }
+
     /// Sends a ping (payload at most 125 bytes).
     pub fn send_ping(&self, payload: impl Into<Bytes>) -> Result<(), SendError> {
         let payload = control_payload(payload.into())?;
@@ -476,6 +534,18 @@ impl Connection {
     /// is empty: the bound is on what waits) and in the server's budget;
     /// else hands it back.
     fn try_push(&self, queue: &mut SendQueue, len: usize, command: Command) -> Result<(), Command> {
+        self.try_queue(queue, len, command)?;
+        self.wake_unless_in_handler(queue);
+        Ok(())
+    }
+
+    /// [`try_push`](Self::try_push) without waking the task.
+    fn try_queue(
+        &self,
+        queue: &mut SendQueue,
+        len: usize,
+        command: Command,
+    ) -> Result<(), Command> {
         let waiting = queue.queued + queue.unwritten;
         if waiting > 0 && waiting + len > self.shared.limits.max_send_queue {
             return Err(command);
@@ -486,7 +556,6 @@ impl Connection {
         queue.charged += len;
         queue.queued += len;
         queue.commands.push_back(command);
-        self.wake_unless_in_handler(queue);
         Ok(())
     }
 
@@ -616,7 +685,59 @@ impl Connection {
     }
 }
 
+/// Frames one write of corked publishes takes (see
+/// [`Connection::flush_corked`]).
+const MAX_SLICES: usize = 16;
+
 impl SendQueue {
+    /// Writes the shared frames at the head of `commands` (up to
+    /// [`MAX_SLICES`]) to the socket without waiting, and takes what it
+    /// wrote off the queue, the end of a frame written in part left as a
+    /// [`Command::Rest`]. Returns the bytes written and whether they were
+    /// all the frames it tried; `(0, false)` if the head is not a shared
+    /// frame.
+    fn write_frames(&mut self) -> (usize, bool) {
+        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+        let mut count = 0;
+        let mut len = 0;
+        for command in self.commands.iter().take(MAX_SLICES) {
+            let Command::Frame(frame) = command else {
+                break;
+            };
+            slices[count] = IoSlice::new(frame);
+            count += 1;
+            len += frame.len();
+        }
+        let Some(socket) = self.socket.as_ref().filter(|_| count > 0) else {
+            return (0, false);
+        };
+        let written = match count {
+            // The common case, without the vectored call's extra work.
+            1 => socket.try_write(&slices[0]),
+            _ => socket.try_write_vectored(&slices[..count]),
+        }
+        .unwrap_or(0);
+        let mut n = written;
+        while n > 0 {
+            let Some(Command::Frame(frame)) = self.commands.front_mut() else {
+                break;
+            };
+            self.direct_out.0 += 1;
+            if n < frame.len() {
+                *frame = frame.slice(n..);
+                let rest = self.commands.pop_front();
+                if let Some(Command::Frame(rest)) = rest {
+                    self.commands.push_front(Command::Rest(rest));
+                }
+                break;
+            }
+            n -= frame.len();
+            self.commands.pop_front();
+        }
+        self.direct_out.1 += written as u64;
+        (written, written == len)
+    }
+
     /// Writes `frame` to the socket without waiting; `None` if it took
     /// nothing (full, or broken), else how much it took.
     fn write_direct(&mut self, frame: &Bytes) -> Option<usize> {
@@ -827,6 +948,126 @@ mod tests {
         let start = received(&mut peer, written).await;
         assert_eq!(&start[..], &frame[..written]);
         assert_eq!(limits.budget.used(), 0, "charged and given back");
+    }
+
+    /// Runs `f` as one poll of a corked connection task would.
+    fn in_one_poll<T>(f: impl FnOnce() -> T) -> T {
+        let mut f = Some(f);
+        let poll = cork::corked(std::future::poll_fn(|_| {
+            std::task::Poll::Ready(f.take().expect("polled once")())
+        }));
+        futures_util::FutureExt::now_or_never(poll).expect("ready at once")
+    }
+
+    fn woken(conn: &Connection) -> bool {
+        conn.shared.signals.load(Ordering::Acquire) != 0
+    }
+
+    #[tokio::test]
+    async fn corked_frames_leave_in_one_write_when_the_poll_ends_without_a_wake_up() {
+        use tokio::io::AsyncReadExt;
+        let limits = SendLimits::queue(1 << 20);
+        let (conn, mut peer) = over_tcp(limits.clone()).await;
+        conn.drain(|_| (0, true, true));
+        let frames: Vec<Bytes> = ["a", "bb", "ccc"]
+            .iter()
+            .map(|t| topics::encode(&Message::Text((*t).into())))
+            .collect();
+        in_one_poll(|| {
+            for frame in &frames {
+                conn.send_frame_corked(frame).unwrap();
+            }
+            let mut buf = [0; 16];
+            assert!(
+                peer.try_read(&mut buf).is_err(),
+                "nothing is written before the poll ends"
+            );
+            assert_eq!(conn.lock().commands.len(), 3, "queued in order");
+        });
+        assert!(conn.lock().commands.is_empty(), "written by the cork");
+        assert!(!woken(&conn), "the subscriber's task is not woken");
+        assert_eq!(limits.budget.used(), 0, "charged and given back");
+        let mut got = vec![0; 64];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), peer.read(&mut got))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&got[..n], b"\x81\x01a\x81\x02bb\x81\x03ccc", "one write");
+        // Counted once, at the task's next drain.
+        assert_eq!(conn.drain(|_| (0, true, true)), (3, 12));
+    }
+
+    #[tokio::test]
+    async fn a_corked_frame_a_busy_task_took_is_not_written_twice() {
+        let (conn, peer) = over_tcp(SendLimits::queue(1 << 20)).await;
+        conn.drain(|_| (0, true, true));
+        let frame = topics::encode(&Message::Text("x".into()));
+        in_one_poll(|| {
+            conn.send_frame_corked(&frame).unwrap();
+            // The task wakes for a read and drains before the poll ends.
+            conn.enter_handlers();
+            conn.drain(|commands| {
+                assert!(matches!(commands.pop_front(), Some(Command::Frame(_))));
+                (0, true, false)
+            });
+            // A busy task's queue is its own: queued and left to it.
+            conn.send_frame_corked(&frame).unwrap();
+        });
+        let mut buf = [0; 16];
+        assert!(peer.try_read(&mut buf).is_err(), "the cork wrote nothing");
+        assert_eq!(conn.lock().commands.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn what_a_corked_write_leaves_the_task_writes_first_and_in_order() {
+        let limits = SendLimits::queue(64 << 20);
+        let (conn, mut peer) = over_tcp(limits.clone()).await;
+        conn.drain(|_| (0, true, true));
+        // More than loopback buffers take at once, and the peer does not
+        // read: the socket takes part of the first frame only.
+        let big = topics::encode(&Message::Binary(vec![7u8; 8 << 20].into()));
+        let small = topics::encode(&Message::Text("after".into()));
+        in_one_poll(|| {
+            conn.send_frame_corked(&big).unwrap();
+            conn.send_frame_corked(&small).unwrap();
+        });
+        assert!(woken(&conn), "the task takes over");
+        let mut rest = Bytes::new();
+        let direct = conn.drain(|commands| {
+            let Some(Command::Rest(end)) = commands.pop_front() else {
+                panic!("the rest of the first frame comes first")
+            };
+            rest = end;
+            assert!(matches!(commands.pop_front(), Some(Command::Frame(f)) if f == small));
+            assert!(commands.is_empty());
+            (0, true, false)
+        });
+        let written = direct.1 as usize;
+        assert!(written > 0 && written < big.len(), "{written}");
+        assert_eq!(&rest[..], &big[written..]);
+        assert_eq!(&received(&mut peer, written).await[..], &big[..written]);
+        assert_eq!(limits.budget.used(), 0, "charged and given back");
+    }
+
+    #[tokio::test]
+    async fn a_send_behind_corked_frames_keeps_its_place() {
+        let (conn, mut peer) = over_tcp(SendLimits::queue(1 << 20)).await;
+        conn.drain(|_| (0, true, true));
+        let frame = topics::encode(&Message::Text("t".into()));
+        in_one_poll(|| {
+            conn.send_frame_corked(&frame).unwrap();
+            conn.send_text("mine").unwrap();
+            conn.send_frame_corked(&frame).unwrap();
+        });
+        // The cork wrote the frame ahead of the send; the rest is the
+        // task's, in order.
+        assert_eq!(received(&mut peer, 3).await, b"\x81\x01t");
+        assert!(woken(&conn));
+        conn.drain(|commands| {
+            assert!(matches!(commands.pop_front(), Some(Command::Message(_))));
+            assert!(matches!(commands.pop_front(), Some(Command::Frame(_))));
+            (0, true, true)
+        });
     }
 
     #[test]

@@ -13,9 +13,13 @@
 //! by the publishing task itself, without a wake-up of its own (plain TCP
 //! only; see `Connection::send_frame`); the others get a reference to it
 //! on their send queue, under their send-queue limit and slow-consumer
-//! policy. A publish right behind the last one on its topic (a burst, see
-//! [`BURST_GAP`]) is queued for everyone, so the burst leaves in one write
-//! per subscriber. A publish never waits for a subscriber.
+//! policy. Within a corked poll (every connection task's, see
+//! [`cork`]), a publish behind another one or with more events behind it
+//! is queued on the idle subscribers without a wake-up, and written to
+//! each in one write when the poll ends. Elsewhere, a publish right behind
+//! the last one on its topic (a burst, see [`BURST_GAP`]) is queued for
+//! everyone, so the burst leaves in one write per subscriber from its own
+//! task. A publish never waits for a subscriber.
 //! Subscribers with permessage-deflate and no server context takeover
 //! share a second frame, compressed once per window size and level; those
 //! whose server keeps its context get the uncompressed one, which leaves
@@ -38,6 +42,7 @@ use super::broker::{Broker, Forward};
 use super::connection::Connection;
 use super::send_error::SendError;
 use crate::proto::{DeflateConfig, DeflateParams, Message, OpCode, compress_fresh, encode_frame};
+use crate::task::cork::{self, Mode};
 
 /// RSV1: a compressed message (RFC 7692 §6).
 const RSV1: u8 = 0b100;
@@ -45,12 +50,13 @@ const RSV1: u8 = 0b100;
 /// Topic → the connections subscribed to it.
 pub(crate) type Subscribers = HashMap<Arc<str>, Topic>;
 
-/// A publish that starts within this long of the end of the previous one
-/// on its topic is part of a burst (a loop of publishes, a batch from a
-/// broker): it is queued, not written through, so each subscriber's task
-/// writes the rest of the burst in one write instead of one `send` per
-/// message. An isolated publish — anything a client's round trip, even on
-/// loopback (about 25 µs), separates from the last — is written through.
+/// Outside a cork: a publish that starts within this long of the end of
+/// the previous one on its topic is part of a burst (a loop of publishes,
+/// a batch from a broker): it is queued, not written through, so each
+/// subscriber's task writes the rest of the burst in one write instead of
+/// one `send` per message. An isolated publish — anything a client's round
+/// trip, even on loopback (about 25 µs), separates from the last — is
+/// written through.
 const BURST_GAP: Duration = Duration::from_micros(10);
 
 /// One topic's subscribers, by connection id.
@@ -136,9 +142,14 @@ impl Topics {
         let Some(subscribers) = map.get(topic) else {
             return report;
         };
+        let mode = cork::publishing();
         let start = self.now();
         let since = start.wrapping_sub(subscribers.last_publish.load(Ordering::Relaxed));
-        let write_through = since >= BURST_GAP.as_nanos() as u64;
+        let write_through = match mode {
+            Mode::Uncorked => since >= BURST_GAP.as_nanos() as u64,
+            Mode::WriteThrough => true,
+            Mode::Corked => false,
+        };
         let plain = encode(message);
         let compress = message.len() >= self.min_compressed;
         // At most a few: one per window size and level in use.
@@ -157,7 +168,12 @@ impl Topics {
                 compressed.push((key, frame));
                 &compressed[compressed.len() - 1].1
             };
-            match conn.send_frame(frame, write_through) {
+            let sent = if mode == Mode::Corked {
+                conn.send_frame_corked(frame)
+            } else {
+                conn.send_frame(frame, write_through)
+            };
+            match sent {
                 Ok(()) => report.delivered += 1,
                 Err(SendError::QueueFull { .. }) => report.full += 1,
                 Err(_) => report.closed += 1,

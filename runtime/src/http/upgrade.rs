@@ -22,6 +22,7 @@ use crate::api::connection::{Connection, SHUTDOWN, SendLimits};
 use crate::api::route::Route;
 use crate::api::websockets::{Registration, WebSockets};
 use crate::proto::negotiate_deflate;
+use crate::task::cork;
 use crate::task::driver::{self, KeepaliveSettings, Settings};
 use crate::task::shared_tcp::SharedTcp;
 use crate::task::transport::Buffered;
@@ -143,7 +144,9 @@ impl WebSockets {
             conn,
             settings,
         );
-        self.inner.connections.spawn(task.instrument(span));
+        self.inner
+            .connections
+            .spawn(cork::connection_task(task).instrument(span));
         handshake::switching_protocols(accept, protocol, answer)
     }
 }

@@ -28,6 +28,7 @@ use crate::api::route::Route;
 use crate::proto::{
     CloseCode, DeflateConfig, DeflateParams, Event, ProtocolError, ServerConnection,
 };
+use crate::task::cork;
 use crate::task::keepalive::{Due, Keepalive, Wheel};
 use crate::task::transport::Transport;
 
@@ -458,6 +459,7 @@ async fn dispatch<R: Route<S>, S>(
         match event {
             Event::Message(message) => {
                 held.traffic.messages_in += 1;
+                cork::more_to_come(proto.peek_event().is_some());
                 if guarded(route.message(held.conn, message)).await.is_err() {
                     abort_after_panic(proto);
                 }

@@ -2,7 +2,7 @@
 //! that other processes on the machine do not change, unlike CPU time.
 //!
 //! Each server runs twice under callgrind, with `SHORT` and then `LONG`
-//! measured publishes at N subscribers; the difference of the two totals
+//! measured bursts at N subscribers; the difference of the two totals
 //! over the difference of the deliveries (warm-up included in both) is
 //! what one more delivery costs, start-up and handshakes cancelling out.
 
@@ -22,6 +22,7 @@ pub(crate) const SIZE: usize = 64;
 pub(crate) struct Count {
     pub(crate) server: Server,
     pub(crate) subscribers: usize,
+    pub(crate) burst: usize,
     /// Instructions per delivery, or why there is none.
     pub(crate) per_delivery: Result<f64, String>,
     /// The long run's profile, for `callgrind_annotate`.
@@ -30,55 +31,77 @@ pub(crate) struct Count {
 
 pub(crate) fn run_all(o: &Options, logs: &Path) -> io::Result<Vec<Count>> {
     let mut counts = Vec::new();
-    for &n in &o.callgrind {
-        for server in SERVERS {
-            let short = counted_run(server, n, SHORT, logs);
-            let long = counted_run(server, n, LONG, logs);
-            let per_delivery = match (short, long) {
-                (Ok((i1, d1)), Ok((i2, d2))) if d2 > d1 => {
-                    Ok((i2 as f64 - i1 as f64) / (d2 - d1) as f64)
-                }
-                (Err(e), _) | (_, Err(e)) => Err(e),
-                _ => Err("the long run delivered no more than the short one".into()),
-            };
-            eprintln!("callgrind {} n={n}: {per_delivery:?}", server.name);
-            counts.push(Count {
-                server,
-                subscribers: n,
-                per_delivery,
-                profile: profile_path(logs, server, n, LONG),
-            });
+    for &burst in &o.bursts {
+        for &n in &o.callgrind {
+            for server in SERVERS {
+                counts.push(count(server, n, burst, logs));
+            }
         }
     }
     Ok(counts)
 }
 
-fn profile_path(logs: &Path, server: Server, n: usize, publishes: u64) -> PathBuf {
-    logs.join(format!("callgrind.{}.{n}.{publishes}.out", server.name))
+fn count(server: Server, n: usize, burst: usize, logs: &Path) -> Count {
+    let short = counted_run(server, n, burst, SHORT, logs);
+    let long = counted_run(server, n, burst, LONG, logs);
+    let per_delivery = match (short, long) {
+        (Ok((i1, d1)), Ok((i2, d2))) if d2 > d1 => Ok((i2 as f64 - i1 as f64) / (d2 - d1) as f64),
+        (Err(e), _) | (_, Err(e)) => Err(e),
+        _ => Err("the long run delivered no more than the short one".into()),
+    };
+    eprintln!(
+        "callgrind {} n={n} burst={burst}: {per_delivery:?}",
+        server.name
+    );
+    Count {
+        server,
+        subscribers: n,
+        burst,
+        per_delivery,
+        profile: profile_path(logs, server, n, burst, LONG),
+    }
+}
+
+fn profile_path(logs: &Path, server: Server, n: usize, burst: usize, bursts: u64) -> PathBuf {
+    logs.join(format!(
+        "callgrind.{}.{n}.{burst}x{bursts}.out",
+        server.name
+    ))
 }
 
 /// The server's total instructions and the deliveries of one run.
 fn counted_run(
     server: Server,
     n: usize,
-    publishes: u64,
+    burst: usize,
+    bursts: u64,
     logs: &Path,
 ) -> Result<(u64, u64), String> {
-    let profile = profile_path(logs, server, n, publishes);
+    let profile = profile_path(logs, server, n, burst, bursts);
     let _ = std::fs::remove_file(&profile);
     let prefix = [
         "valgrind".to_owned(),
         "--tool=callgrind".to_owned(),
         format!("--callgrind-out-file={}", profile.display()),
     ];
-    let log = logs.join(format!("callgrind-{}-{n}-{publishes}.log", server.name));
+    let log = logs.join(format!(
+        "callgrind-{}-{n}-{burst}x{bursts}.log",
+        server.name
+    ));
     let mut spawned = start_server(server, n, &prefix, &log).map_err(|e| e.to_string())?;
     let report = load(
         server,
         &spawned,
         n,
         SIZE,
-        &["--publishes", &publishes.to_string(), "--timeout", "120"],
+        &[
+            "--publishes",
+            &bursts.to_string(),
+            "--burst",
+            &burst.to_string(),
+            "--timeout",
+            "120",
+        ],
     );
     // Callgrind writes its profile as the process ends, on SIGTERM too
     // (SIGINT is not delivered while the server waits in epoll under

@@ -28,6 +28,7 @@ usage: fanout-runner [options]
   --seconds S          seconds measured per run (default 2)
   --subscribers a,b    subscriber counts (default 1,100,1000,10000)
   --sizes a,b          message sizes in bytes (default 64,1024)
+  --bursts a,b         messages the publisher writes at once (default 1,16)
   --callgrind a,b      subscriber counts of the valgrind instruction count
                        (default 1000; `none` skips it)
   --no-build           use the binaries already in target/release
@@ -62,6 +63,7 @@ pub(crate) struct Options {
     pub(crate) seconds: f64,
     pub(crate) subscribers: Vec<usize>,
     pub(crate) sizes: Vec<usize>,
+    pub(crate) bursts: Vec<usize>,
     pub(crate) callgrind: Vec<usize>,
     build: bool,
     out: PathBuf,
@@ -73,6 +75,7 @@ fn parse_options() -> Result<Options, String> {
         seconds: 2.0,
         subscribers: vec![1, 100, 1000, 10_000],
         sizes: vec![64, 1024],
+        bursts: vec![1, 16],
         callgrind: vec![1000],
         build: true,
         out: bench_dir().join("results/fanout.md"),
@@ -91,6 +94,7 @@ fn parse_options() -> Result<Options, String> {
             "--seconds" => o.seconds = number(&value()?)?,
             "--subscribers" => o.subscribers = list(&value()?)?,
             "--sizes" => o.sizes = list(&value()?)?,
+            "--bursts" => o.bursts = list(&value()?)?,
             "--callgrind" => {
                 let v = value()?;
                 o.callgrind = if v == "none" { Vec::new() } else { list(&v)? };
@@ -102,6 +106,9 @@ fn parse_options() -> Result<Options, String> {
     }
     if o.rounds == 0 {
         return Err("--rounds must be at least 1".into());
+    }
+    if o.bursts.contains(&0) {
+        return Err("a burst is at least 1 message".into());
     }
     Ok(o)
 }
@@ -142,6 +149,7 @@ pub(crate) struct Record {
     pub(crate) server: Server,
     pub(crate) subscribers: usize,
     pub(crate) size: usize,
+    pub(crate) burst: usize,
     pub(crate) report: Result<serde_json::Value, String>,
 }
 
@@ -154,24 +162,27 @@ fn run(o: &Options) -> io::Result<()> {
     std::fs::create_dir_all(&logs)?;
     let mut records = Vec::new();
     for round in 1..=o.rounds {
-        for &size in &o.sizes {
-            for &n in &o.subscribers {
-                for server in SERVERS {
-                    let report = one_run(server, n, size, o.seconds, &logs);
-                    eprintln!(
-                        "round {round} {} n={n} size={size}: {}",
-                        server.name,
-                        match &report {
-                            Ok(v) => v.to_string(),
-                            Err(e) => format!("FAILED {e}"),
-                        }
-                    );
-                    records.push(Record {
-                        server,
-                        subscribers: n,
-                        size,
-                        report,
-                    });
+        for &burst in &o.bursts {
+            for &size in &o.sizes {
+                for &n in &o.subscribers {
+                    for server in SERVERS {
+                        let report = one_run(server, n, size, burst, o.seconds, &logs);
+                        eprintln!(
+                            "round {round} {} n={n} size={size} burst={burst}: {}",
+                            server.name,
+                            match &report {
+                                Ok(v) => v.to_string(),
+                                Err(e) => format!("FAILED {e}"),
+                            }
+                        );
+                        records.push(Record {
+                            server,
+                            subscribers: n,
+                            size,
+                            burst,
+                            report,
+                        });
+                    }
                 }
             }
         }
@@ -256,17 +267,23 @@ fn one_run(
     server: Server,
     n: usize,
     size: usize,
+    burst: usize,
     seconds: f64,
     logs: &Path,
 ) -> Result<serde_json::Value, String> {
-    let log = logs.join(format!("{}-{n}-{size}.log", server.name));
+    let log = logs.join(format!("{}-{n}-{size}-{burst}.log", server.name));
     let mut spawned = start_server(server, n, &[], &log).map_err(|e| e.to_string())?;
     let report = load(
         server,
         &spawned,
         n,
         size,
-        &["--seconds", &seconds.to_string()],
+        &[
+            "--seconds",
+            &seconds.to_string(),
+            "--burst",
+            &burst.to_string(),
+        ],
     );
     spawned.kill();
     report

@@ -49,11 +49,24 @@ impl Spread {
     }
 }
 
-fn figure(records: &[Record], server: Server, n: usize, size: usize, key: &str) -> Option<Spread> {
+/// Which runs a figure is taken from.
+#[derive(Debug, Clone, Copy)]
+struct Cell {
+    n: usize,
+    size: usize,
+    burst: usize,
+}
+
+fn figure(records: &[Record], server: Server, cell: Cell, key: &str) -> Option<Spread> {
     Spread::of(
         records
             .iter()
-            .filter(|r| r.server == server && r.subscribers == n && r.size == size)
+            .filter(|r| {
+                r.server == server
+                    && r.subscribers == cell.n
+                    && r.size == cell.size
+                    && r.burst == cell.burst
+            })
             .filter_map(|r| r.report.as_ref().ok()?.get(key)?.as_f64())
             .collect(),
     )
@@ -84,8 +97,9 @@ pub(crate) fn render(o: &Options, records: &[Record], counts: &[Count], took: Du
         "Written by `fanout-runner` (see `bench/README.md`, \"Fan-out\"). Commit `{commit}`, \
          {} round(s) of {} s measured per run, whole matrix in {:.0} s; load average at the \
          end: {}. Each server pinned to core 0 (`taskset -c 0`, current-thread tokio \
-         runtime), `fanout-load` to core 1. Closed loop, one message in flight: message k+1 \
-         is published once every subscriber has received message k, checked exactly once \
+         runtime), `fanout-load` to core 1. Closed loop: the publisher writes a burst of B \
+         messages at once (B = 1: one message in flight) and the next burst once every \
+         subscriber has received the last of this one; every message checked exactly once \
          and in order. The machine is shared with other builds: CPU times are noisy, the \
          callgrind counts below are not.\n",
         o.rounds,
@@ -96,13 +110,15 @@ pub(crate) fn render(o: &Options, records: &[Record], counts: &[Count], took: Du
     let _ = writeln!(
         md,
         "CPU µs/del: server utime+stime (`/proc`) over the measured phase / deliveries. \
-         p50, p99: publish-to-last-delivery latency in µs (publisher's write to the last \
-         subscriber's read, one clock in `fanout-load`). del/s: deliveries per second. \
+         p50, p99: publish-to-last-delivery latency of a burst in µs (publisher's write to \
+         the last subscriber's read of its last message, one clock in `fanout-load`). del/s: deliveries per second. \
          Medians of the rounds, (lowest–highest). Ratios of the CPU medians; targets: \
          wsroute/tcp ≤ 1.2 and wsroute/registry ≤ 0.5 at 1000 and 10,000 subscribers.\n"
     );
-    for &size in &o.sizes {
-        size_table(&mut md, o, records, size);
+    for &burst in &o.bursts {
+        for &size in &o.sizes {
+            size_table(&mut md, o, records, size, burst);
+        }
     }
     callgrind_table(&mut md, counts);
     loadgen_table(&mut md, o, records);
@@ -112,10 +128,11 @@ pub(crate) fn render(o: &Options, records: &[Record], counts: &[Count], took: Du
         for r in failed {
             let _ = writeln!(
                 md,
-                "- {} n={} size={}: {}",
+                "- {} n={} size={} burst={}: {}",
                 r.server.name,
                 r.subscribers,
                 r.size,
+                r.burst,
                 r.report.as_ref().err().map_or("", String::as_str)
             );
         }
@@ -124,8 +141,12 @@ pub(crate) fn render(o: &Options, records: &[Record], counts: &[Count], took: Du
     md
 }
 
-fn size_table(md: &mut String, o: &Options, records: &[Record], size: usize) {
-    let _ = writeln!(md, "## {size} B messages\n");
+fn size_table(md: &mut String, o: &Options, records: &[Record], size: usize, burst: usize) {
+    let title = match burst {
+        1 => "one message in flight".to_owned(),
+        b => format!("bursts of {b}"),
+    };
+    let _ = writeln!(md, "## {size} B messages, {title}\n");
     let mut head = String::from("| subscribers |");
     let mut rule = String::from("|---:|");
     for s in SERVERS {
@@ -140,18 +161,19 @@ fn size_table(md: &mut String, o: &Options, records: &[Record], size: usize) {
     rule.push_str("---:|---:|");
     let _ = writeln!(md, "{head}\n{rule}");
     for &n in &o.subscribers {
+        let cell = Cell { n, size, burst };
         let mut row = format!("| {n} |");
         for s in SERVERS {
             let _ = write!(
                 row,
                 " {} | {} | {} | {} |",
-                show(figure(records, s, n, size, "cpu_us_per_delivery"), 3),
-                show(figure(records, s, n, size, "p50_us"), 0),
-                show(figure(records, s, n, size, "p99_us"), 0),
-                show(figure(records, s, n, size, "deliveries_per_second"), 0),
+                show(figure(records, s, cell, "cpu_us_per_delivery"), 3),
+                show(figure(records, s, cell, "p50_us"), 0),
+                show(figure(records, s, cell, "p99_us"), 0),
+                show(figure(records, s, cell, "deliveries_per_second"), 0),
             );
         }
-        let cpu = |s: Server| figure(records, s, n, size, "cpu_us_per_delivery");
+        let cpu = |s: Server| figure(records, s, cell, "cpu_us_per_delivery");
         let _ = write!(
             row,
             " {} | {} |",
@@ -171,15 +193,17 @@ fn callgrind_table(md: &mut String, counts: &[Count]) {
         md,
         "## Instructions per delivery (callgrind, {SIZE} B)\n\n\
          `valgrind --tool=callgrind` on the server, two runs of 10 and 50 measured \
-         publishes; (instructions of the long run − the short) / (deliveries of the long − \
+         bursts; (instructions of the long run − the short) / (deliveries of the long − \
          the short). Independent of the machine's load.\n\n\
-         | subscribers | server | instructions / delivery | wsroute / this | profile of the long run |\n\
-         |---:|---|---:|---:|---|"
+         | burst | subscribers | server | instructions / delivery | wsroute / this | profile of the long run |\n\
+         |---:|---:|---|---:|---:|---|"
     );
     for c in counts {
         let wsroute = counts
             .iter()
-            .find(|w| w.subscribers == c.subscribers && w.server == SERVERS[0])
+            .find(|w| {
+                w.subscribers == c.subscribers && w.burst == c.burst && w.server == SERVERS[0]
+            })
             .and_then(|w| w.per_delivery.as_ref().ok());
         let (value, vs) = match (&c.per_delivery, wsroute) {
             (Ok(v), Some(w)) => (format!("{v:.0}"), format!("{:.2}", w / v)),
@@ -188,7 +212,8 @@ fn callgrind_table(md: &mut String, counts: &[Count]) {
         };
         let _ = writeln!(
             md,
-            "| {} | {} | {value} | {vs} | `{}` |",
+            "| {} | {} | {} | {value} | {vs} | `{}` |",
+            c.burst,
             c.subscribers,
             c.server.name,
             c.profile.display()
@@ -203,25 +228,28 @@ fn loadgen_table(md: &mut String, o: &Options, records: &[Record]) {
         "## Load generator CPU (share of its core, median)\n\n\
          Near 1.0 the load generator, not the server, sets the latency and the rate.\n"
     );
-    let mut head = String::from("| size | subscribers |");
-    let mut rule = String::from("|---:|---:|");
+    let mut head = String::from("| burst | size | subscribers |");
+    let mut rule = String::from("|---:|---:|---:|");
     for s in SERVERS {
         let _ = write!(head, " {} |", s.name);
         rule.push_str("---:|");
     }
     let _ = writeln!(md, "{head}\n{rule}");
-    for &size in &o.sizes {
-        for &n in &o.subscribers {
-            let mut row = format!("| {size} | {n} |");
-            for s in SERVERS {
-                let share = figure(records, s, n, size, "loadgen_cpu_share");
-                let _ = write!(
-                    row,
-                    " {} |",
-                    share.map_or("–".into(), |s| format!("{:.2}", s.median))
-                );
+    for &burst in &o.bursts {
+        for &size in &o.sizes {
+            for &n in &o.subscribers {
+                let cell = Cell { n, size, burst };
+                let mut row = format!("| {burst} | {size} | {n} |");
+                for s in SERVERS {
+                    let share = figure(records, s, cell, "loadgen_cpu_share");
+                    let _ = write!(
+                        row,
+                        " {} |",
+                        share.map_or("–".into(), |s| format!("{:.2}", s.median))
+                    );
+                }
+                let _ = writeln!(md, "{row}");
             }
-            let _ = writeln!(md, "{row}");
         }
     }
     md.push('\n');
