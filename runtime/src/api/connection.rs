@@ -724,11 +724,8 @@ impl SendQueue {
             };
             self.direct_out.0 += 1;
             if n < frame.len() {
-                *frame = frame.slice(n..);
-                let rest = self.commands.pop_front();
-                if let Some(Command::Frame(rest)) = rest {
-                    self.commands.push_front(Command::Rest(rest));
-                }
+                let rest = Command::Rest(frame.slice(n..));
+                self.commands[0] = rest;
                 break;
             }
             n -= frame.len();

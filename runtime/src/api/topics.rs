@@ -143,10 +143,11 @@ impl Topics {
             return report;
         };
         let mode = cork::publishing();
-        let start = self.now();
-        let since = start.wrapping_sub(subscribers.last_publish.load(Ordering::Relaxed));
         let write_through = match mode {
-            Mode::Uncorked => since >= BURST_GAP.as_nanos() as u64,
+            Mode::Uncorked => {
+                let last = subscribers.last_publish.load(Ordering::Relaxed);
+                self.now().wrapping_sub(last) >= BURST_GAP.as_nanos() as u64
+            }
             Mode::WriteThrough => true,
             Mode::Corked => false,
         };
