@@ -59,10 +59,16 @@ pub(crate) type Subscribers = HashMap<Arc<str>, Topic>;
 /// written through.
 const BURST_GAP: Duration = Duration::from_micros(10);
 
-/// One topic's subscribers, by connection id.
+/// One topic's subscribers.
 #[derive(Default)]
 pub(crate) struct Topic {
-    members: HashMap<u64, Connection>,
+    /// In the order they subscribed, which for a server's connections is
+    /// mostly the order their state was allocated in: a publish walks
+    /// memory forwards, where a hash map's order would jump about it —
+    /// at 10,000 subscribers a cache and TLB miss per subscriber.
+    members: Vec<(u64, Connection)>,
+    /// Connection id → its place in `members`.
+    index: HashMap<u64, usize>,
     /// When the last publish here ended (see [`BURST_GAP`]), in
     /// nanoseconds of [`Topics::clock`].
     last_publish: AtomicU64,
@@ -72,6 +78,23 @@ impl Topic {
     /// How many connections subscribe.
     pub(crate) fn len(&self) -> usize {
         self.members.len()
+    }
+
+    fn push(&mut self, conn: &Connection) {
+        self.index.insert(conn.id(), self.members.len());
+        self.members.push((conn.id(), conn.clone()));
+    }
+
+    /// Removes connection `id`; whether it was here.
+    fn take(&mut self, id: u64) -> bool {
+        let Some(at) = self.index.remove(&id) else {
+            return false;
+        };
+        self.members.swap_remove(at);
+        if let Some((moved, _)) = self.members.get(at) {
+            self.index.insert(*moved, at);
+        }
+        true
     }
 }
 
@@ -207,7 +230,7 @@ impl Topics {
         conn: &Connection,
     ) -> Option<Arc<str>> {
         let key = match map.get_key_value(topic) {
-            Some((_, subscribers)) if subscribers.members.contains_key(&conn.id()) => return None,
+            Some((_, subscribers)) if subscribers.index.contains_key(&conn.id()) => return None,
             Some((key, _)) => Arc::clone(key),
             None => {
                 if let Some(broker) = &self.broker {
@@ -216,10 +239,7 @@ impl Topics {
                 Arc::from(topic)
             }
         };
-        map.entry(Arc::clone(&key))
-            .or_default()
-            .members
-            .insert(conn.id(), conn.clone());
+        map.entry(Arc::clone(&key)).or_default().push(conn);
         Some(key)
     }
 
@@ -232,7 +252,7 @@ impl Topics {
         };
         // Dropping the handle here is never the last one: its caller holds
         // one too.
-        let was = subscribers.members.remove(&id).is_some();
+        let was = subscribers.take(id);
         if subscribers.members.is_empty() {
             map.remove(topic);
             if let Some(broker) = &self.broker {
@@ -363,6 +383,39 @@ mod tests {
         assert_eq!(&fa[0][..2], [0x82, 127]);
         assert_eq!(&fa[0][10..], &payload[..]);
         assert!(queued_frames(&sender).is_empty(), "the sender is skipped");
+    }
+
+    #[test]
+    fn leaving_from_the_middle_keeps_every_other_subscriber() {
+        let topics = Arc::new(Topics::default());
+        let conns: Vec<Connection> = (1..=6)
+            .map(|id| member(&topics, id, SendLimits::queue(1 << 20)))
+            .collect();
+        for conn in &conns {
+            conn.subscribe("room").unwrap();
+        }
+        // Each leave moves the last subscriber into the gap; the next
+        // leave must still find the one it names.
+        for (leaving, id) in [(1usize, 2u64), (5, 6), (0, 1), (3, 4)] {
+            assert_eq!(conns[leaving].id(), id);
+            assert!(conns[leaving].unsubscribe("room"));
+            assert!(!conns[leaving].unsubscribe("room"));
+        }
+        let report = topics.publish("room", &"hi".into(), None);
+        assert_eq!(report.delivered, 2);
+        for conn in &conns {
+            let expect = usize::from([3, 5].contains(&conn.id()));
+            assert_eq!(
+                queued_frames(conn).len(),
+                expect,
+                "connection {}",
+                conn.id()
+            );
+        }
+        for conn in [&conns[2], &conns[4]] {
+            assert!(conn.unsubscribe("room"));
+        }
+        assert!(topics.read().get("room").is_none(), "the empty topic goes");
     }
 
     #[tokio::test]
