@@ -6,35 +6,66 @@ use std::time::Duration;
 /// User plus system CPU time of every thread of process `pid` so far
 /// (`/proc/PID/stat` fields 14 and 15, in clock ticks, usually 10 ms).
 pub fn cpu_time(pid: u32) -> io::Result<Duration> {
-    cpu_time_from(&format!("/proc/{pid}/stat"))
+    Ok(cpu_times(pid)?.total())
+}
+
+/// [`cpu_time`] split into the time in user space and in the kernel.
+pub fn cpu_times(pid: u32) -> io::Result<CpuTimes> {
+    cpu_times_from(&format!("/proc/{pid}/stat"))
+}
+
+/// CPU time in user space (`utime`) and in the kernel (`stime`): the
+/// kernel's share — system calls, and on loopback the receiving side's TCP
+/// stack, which runs on the sender's CPU — is what a server cannot save
+/// however little it does itself.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuTimes {
+    pub user: Duration,
+    pub system: Duration,
+}
+
+impl CpuTimes {
+    pub fn total(&self) -> Duration {
+        self.user + self.system
+    }
+
+    /// The time spent since `before`.
+    pub fn since(&self, before: &CpuTimes) -> CpuTimes {
+        CpuTimes {
+            user: self.user.saturating_sub(before.user),
+            system: self.system.saturating_sub(before.system),
+        }
+    }
 }
 
 /// [`cpu_time`] of the calling process.
 pub fn own_cpu_time() -> io::Result<Duration> {
-    cpu_time_from("/proc/self/stat")
+    Ok(cpu_times_from("/proc/self/stat")?.total())
 }
 
-fn cpu_time_from(path: &str) -> io::Result<Duration> {
+fn cpu_times_from(path: &str) -> io::Result<CpuTimes> {
     let stat = std::fs::read_to_string(path)?;
-    let ticks = parse_stat_ticks(&stat).ok_or_else(|| {
+    let (user, system) = parse_stat_ticks(&stat).ok_or_else(|| {
         io::Error::new(io::ErrorKind::InvalidData, format!("cannot parse {path}"))
     })?;
-    Ok(Duration::from_secs_f64(
-        ticks as f64 / clock_ticks_per_second(),
-    ))
+    let secs = |ticks: u64| Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second());
+    Ok(CpuTimes {
+        user: secs(user),
+        system: secs(system),
+    })
 }
 
-/// utime + stime from the text of `/proc/PID/stat`. The command name
+/// utime and stime from the text of `/proc/PID/stat`. The command name
 /// (field 2) is in parentheses and may hold spaces, so fields are counted
 /// from the last `)`.
-fn parse_stat_ticks(stat: &str) -> Option<u64> {
+fn parse_stat_ticks(stat: &str) -> Option<(u64, u64)> {
     let after_name = &stat[stat.rfind(')')? + 1..];
     // After the name come field 3 (state) onwards: utime is field 14, so
     // the 12th here (index 11), stime the 13th.
     let mut fields = after_name.split_ascii_whitespace().skip(11);
     let utime: u64 = fields.next()?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
+    Some((utime, stime))
 }
 
 fn clock_ticks_per_second() -> f64 {
@@ -133,7 +164,7 @@ mod tests {
     fn stat_fields_are_counted_after_the_name() {
         let stat = "4242 (tcp echo) S 1 4242 4242 0 -1 4194560 170 0 0 0 \
                     37 5 0 0 20 0 1 0 812 9834496 1120 18446744073709551615";
-        assert_eq!(parse_stat_ticks(stat), Some(42));
+        assert_eq!(parse_stat_ticks(stat), Some((37, 5)));
     }
 
     #[test]

@@ -398,7 +398,7 @@ async fn publish(o: &Options, shared: &Shared, started: Instant) -> io::Result<S
 
     let mut latency =
         hdrhistogram::Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("valid bounds");
-    let cpu_before = o.server_pid.map(procfs::cpu_time).transpose()?;
+    let cpu_before = o.server_pid.map(procfs::cpu_times).transpose()?;
     let own_before = procfs::own_cpu_time()?;
     let measured = Instant::now();
     let mut bursts = 0u64;
@@ -428,12 +428,14 @@ async fn publish(o: &Options, shared: &Shared, started: Instant) -> io::Result<S
         seq += o.burst;
     }
     let publishes = bursts * o.burst;
+    let deliveries = publishes * n as u64;
     let elapsed = measured.elapsed();
     let cpu = match (o.server_pid, cpu_before) {
-        (Some(pid), Some(before)) => Some((procfs::cpu_time(pid)? - before).as_secs_f64()),
+        (Some(pid), Some(before)) => Some(procfs::cpu_times(pid)?.since(&before)),
         _ => None,
     };
     let own_cpu = (procfs::own_cpu_time()? - own_before).as_secs_f64();
+    let per_delivery = |t: Duration| t.as_secs_f64() * 1e6 / deliveries.max(1) as f64;
 
     // Anything late — a duplicate, say — would show within this pause.
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -442,7 +444,6 @@ async fn publish(o: &Options, shared: &Shared, started: Instant) -> io::Result<S
     }
     check_counts(shared, seq)?;
 
-    let deliveries = publishes * n as u64;
     let secs = elapsed.as_secs_f64();
     Ok(serde_json::json!({
         "subscribers": n,
@@ -456,8 +457,10 @@ async fn publish(o: &Options, shared: &Shared, started: Instant) -> io::Result<S
         "all_publishes": seq,
         "seconds": secs,
         "connect_seconds": connected_after.as_secs_f64(),
-        "server_cpu_seconds": cpu,
-        "cpu_us_per_delivery": cpu.map(|c| c * 1e6 / deliveries.max(1) as f64),
+        "server_cpu_seconds": cpu.map(|c| c.total().as_secs_f64()),
+        "cpu_us_per_delivery": cpu.map(|c| per_delivery(c.total())),
+        "user_us_per_delivery": cpu.map(|c| per_delivery(c.user)),
+        "system_us_per_delivery": cpu.map(|c| per_delivery(c.system)),
         "p50_us": latency.value_at_quantile(0.50),
         "p99_us": latency.value_at_quantile(0.99),
         "max_us": latency.max(),

@@ -120,6 +120,7 @@ pub(crate) fn render(o: &Options, records: &[Record], counts: &[Count], took: Du
             size_table(&mut md, o, records, size, burst);
         }
     }
+    split_table(&mut md, o, records);
     callgrind_table(&mut md, counts);
     loadgen_table(&mut md, o, records);
     let failed: Vec<&Record> = records.iter().filter(|r| r.report.is_err()).collect();
@@ -181,6 +182,48 @@ fn size_table(md: &mut String, o: &Options, records: &[Record], size: usize, bur
             ratio(cpu(SERVERS[0]), cpu(SERVERS[2]))
         );
         let _ = writeln!(md, "{row}");
+    }
+    md.push('\n');
+}
+
+/// The CPU of the tables above split into user space and kernel: the
+/// kernel's share (the `send` system calls and, on loopback, the receiving
+/// side's TCP stack) is the same for every server, so the user-space
+/// column is where a server's own work shows.
+fn split_table(md: &mut String, o: &Options, records: &[Record]) {
+    let _ = writeln!(
+        md,
+        "## User space and kernel
+
+         The CPU µs/del above split into utime (user) and stime (kernel), medians of the          rounds. Ticks of 10 ms: a short run's split is coarse, the total is not.
+"
+    );
+    let mut head = String::from("| burst | size | subscribers |");
+    let mut rule = String::from("|---:|---:|---:|");
+    for s in SERVERS {
+        let short = s.name.trim_end_matches("-fanout");
+        let _ = write!(head, " {short} user | {short} kernel |");
+        rule.push_str("---:|---:|");
+    }
+    head.push_str(" wsroute/registry user |");
+    rule.push_str("---:|");
+    let _ = writeln!(md, "{head}\n{rule}");
+    for &burst in &o.bursts {
+        for &size in &o.sizes {
+            for &n in &o.subscribers {
+                let cell = Cell { n, size, burst };
+                let user = |s: Server| figure(records, s, cell, "user_us_per_delivery");
+                let mut row = format!("| {burst} | {size} | {n} |");
+                for s in SERVERS {
+                    let kernel = figure(records, s, cell, "system_us_per_delivery");
+                    let median =
+                        |f: Option<Spread>| f.map_or("–".into(), |f| format!("{:.3}", f.median));
+                    let _ = write!(row, " {} | {} |", median(user(s)), median(kernel));
+                }
+                let _ = write!(row, " {} |", ratio(user(SERVERS[0]), user(SERVERS[2])));
+                let _ = writeln!(md, "{row}");
+            }
+        }
     }
     md.push('\n');
 }
