@@ -262,7 +262,12 @@ impl Broker for RedisBroker {
             receiver,
             inbox.clone(),
         ));
-        tokio::spawn(subscriber::run(Arc::clone(&self.shared), inbox));
+        // Corked: the messages one read from Redis brought leave in one
+        // write per subscriber when the task's poll ends, not one each.
+        tokio::spawn(wsroute::corked(subscriber::run(
+            Arc::clone(&self.shared),
+            inbox,
+        )));
     }
 
     fn subscribe(&self, topic: &str) {
