@@ -193,10 +193,11 @@ fn size_table(md: &mut String, o: &Options, records: &[Record], size: usize, bur
 fn split_table(md: &mut String, o: &Options, records: &[Record]) {
     let _ = writeln!(
         md,
-        "## User space and kernel
-
-         The CPU µs/del above split into utime (user) and stime (kernel), medians of the          rounds. Ticks of 10 ms: a short run's split is coarse, the total is not.
-"
+        "## User space and kernel\n\n\
+         The CPU µs/del above split into utime (user) and stime (kernel), medians of the \
+         rounds. Ticks of 10 ms: a short run's split is coarse, the total is not. The \
+         kernel's share (the `send` calls and, on loopback, the receiving side's TCP stack) \
+         is much the same for every server; the user column is each server's own work.\n"
     );
     let mut head = String::from("| burst | size | subscribers |");
     let mut rule = String::from("|---:|---:|---:|");
