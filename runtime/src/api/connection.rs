@@ -692,26 +692,12 @@ impl Connection {
 const MAX_SLICES: usize = 16;
 
 /// The flags of a direct write: a peer that has gone must not raise
-/// SIGPIPE, whatever the host program does with that signal. (Apple's
-/// sockets have `SO_NOSIGPIPE` set by mio instead; Windows has no such
-/// signal.)
-#[cfg(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
+/// SIGPIPE, whatever the host program does with that signal. Apple has no
+/// such flag (mio sets `SO_NOSIGPIPE` on its sockets there instead), and
+/// Windows no such signal.
+#[cfg(all(unix, not(target_vendor = "apple")))]
 const NO_SIGNAL: c_int = libc::MSG_NOSIGNAL;
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-)))]
+#[cfg(not(all(unix, not(target_vendor = "apple"))))]
 const NO_SIGNAL: c_int = 0;
 
 impl SendQueue {

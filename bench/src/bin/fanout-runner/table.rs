@@ -72,6 +72,29 @@ fn figure(records: &[Record], server: Server, cell: Cell, key: &str) -> Option<S
     )
 }
 
+/// Every cell of the matrix, by burst, then size, then subscribers.
+fn cells(o: &Options) -> Vec<Cell> {
+    let mut cells = Vec::new();
+    for &burst in &o.bursts {
+        for &size in &o.sizes {
+            for &n in &o.subscribers {
+                cells.push(Cell { n, size, burst });
+            }
+        }
+    }
+    cells
+}
+
+/// The first columns of a row of [`cells`]: burst, size, subscribers.
+fn cell_columns(cell: Cell) -> String {
+    format!("| {} | {} | {} |", cell.burst, cell.size, cell.n)
+}
+
+/// The median alone.
+fn median(spread: Option<Spread>, digits: usize) -> String {
+    spread.map_or("–".into(), |s| format!("{:.digits$}", s.median))
+}
+
 fn show(spread: Option<Spread>, digits: usize) -> String {
     spread.map_or("–".into(), |s| s.show(digits))
 }
@@ -186,10 +209,7 @@ fn size_table(md: &mut String, o: &Options, records: &[Record], size: usize, bur
     md.push('\n');
 }
 
-/// The CPU of the tables above split into user space and kernel: the
-/// kernel's share (the `send` system calls and, on loopback, the receiving
-/// side's TCP stack) is the same for every server, so the user-space
-/// column is where a server's own work shows.
+/// The CPU of the tables above split into user space and kernel.
 fn split_table(md: &mut String, o: &Options, records: &[Record]) {
     let _ = writeln!(
         md,
@@ -209,22 +229,15 @@ fn split_table(md: &mut String, o: &Options, records: &[Record]) {
     head.push_str(" wsroute/registry user |");
     rule.push_str("---:|");
     let _ = writeln!(md, "{head}\n{rule}");
-    for &burst in &o.bursts {
-        for &size in &o.sizes {
-            for &n in &o.subscribers {
-                let cell = Cell { n, size, burst };
-                let user = |s: Server| figure(records, s, cell, "user_us_per_delivery");
-                let mut row = format!("| {burst} | {size} | {n} |");
-                for s in SERVERS {
-                    let kernel = figure(records, s, cell, "system_us_per_delivery");
-                    let median =
-                        |f: Option<Spread>| f.map_or("–".into(), |f| format!("{:.3}", f.median));
-                    let _ = write!(row, " {} | {} |", median(user(s)), median(kernel));
-                }
-                let _ = write!(row, " {} |", ratio(user(SERVERS[0]), user(SERVERS[2])));
-                let _ = writeln!(md, "{row}");
-            }
+    for cell in cells(o) {
+        let user = |s: Server| figure(records, s, cell, "user_us_per_delivery");
+        let mut row = cell_columns(cell);
+        for s in SERVERS {
+            let kernel = figure(records, s, cell, "system_us_per_delivery");
+            let _ = write!(row, " {} | {} |", median(user(s), 3), median(kernel, 3));
         }
+        let _ = write!(row, " {} |", ratio(user(SERVERS[0]), user(SERVERS[2])));
+        let _ = writeln!(md, "{row}");
     }
     md.push('\n');
 }
@@ -279,22 +292,13 @@ fn loadgen_table(md: &mut String, o: &Options, records: &[Record]) {
         rule.push_str("---:|");
     }
     let _ = writeln!(md, "{head}\n{rule}");
-    for &burst in &o.bursts {
-        for &size in &o.sizes {
-            for &n in &o.subscribers {
-                let cell = Cell { n, size, burst };
-                let mut row = format!("| {burst} | {size} | {n} |");
-                for s in SERVERS {
-                    let share = figure(records, s, cell, "loadgen_cpu_share");
-                    let _ = write!(
-                        row,
-                        " {} |",
-                        share.map_or("–".into(), |s| format!("{:.2}", s.median))
-                    );
-                }
-                let _ = writeln!(md, "{row}");
-            }
+    for cell in cells(o) {
+        let mut row = cell_columns(cell);
+        for s in SERVERS {
+            let share = figure(records, s, cell, "loadgen_cpu_share");
+            let _ = write!(row, " {} |", median(share, 2));
         }
+        let _ = writeln!(md, "{row}");
     }
     md.push('\n');
 }
