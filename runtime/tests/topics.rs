@@ -590,3 +590,40 @@ async fn a_frame_written_in_part_by_a_publish_is_finished_before_a_pong_queued_m
         (0x81, b"slept".to_vec())
     );
 }
+
+/// Message `i` of [`a_corked_burst_to_a_reader_that_stops_comes_out_whole_and_in_order`]:
+/// its number, then a filling of its own length (1 to 3000 bytes more).
+fn small(i: u32) -> Vec<u8> {
+    let mut body = i.to_le_bytes().to_vec();
+    body.resize(4 + (i as usize * 7919) % 3000 + 1, b'a' + (i % 26) as u8);
+    body
+}
+
+// Corked publishes of small frames leave packed together, many frames to
+// a write; a reader that stops reading makes a write take a pack in part,
+// cut anywhere in a frame. What follows must pick up at that byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corked_burst_to_a_reader_that_stops_comes_out_whole_and_in_order() {
+    const N: u32 = 20_000;
+    let server = serve(Config::default().max_send_queue(256 << 20)).await;
+    let (mut client, _) = raw_join(&server, "packs", "").await;
+    let sockets = server.sockets.clone();
+    let publisher = tokio::spawn(wsroute::corked(async move {
+        for i in 0..N {
+            let report = sockets.publish("packs", small(i));
+            assert_eq!(report.delivered, 1, "message {i}");
+            // Packs of a varying number of frames, some past one write.
+            if i % (7 + i % 50) == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+    }));
+    // Some 30 MB: more than the loopback socket holds while nobody reads.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for i in 0..N {
+        let (first, payload) = wire::read_frame(&mut client).await;
+        assert_eq!(first, 0x82, "message {i}");
+        assert!(payload == small(i), "message {i} whole and in its place");
+    }
+    publisher.await.unwrap();
+}

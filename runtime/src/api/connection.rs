@@ -1,9 +1,9 @@
 //! The handle handlers use to talk to one client.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::ffi::c_int;
 use std::fmt;
-use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -367,9 +367,9 @@ impl Connection {
     }
 
     /// Writes what corked publishes queued here (see
-    /// [`send_frame_corked`](Self::send_frame_corked)), in one write of up
-    /// to [`MAX_SLICES`] frames at a time, if the task is still idle; what
-    /// the socket does not take, the task writes.
+    /// [`send_frame_corked`](Self::send_frame_corked)), up to
+    /// [`WRITE_MAX`] bytes of them in each write, if the task is still
+    /// idle; what the socket does not take, the task writes.
     pub(crate) fn flush_corked(&self) {
         let mut guard = self.lock();
         let queue = &mut *guard;
@@ -687,9 +687,21 @@ impl Connection {
     }
 }
 
-/// Frames one write of corked publishes takes (see
-/// [`Connection::flush_corked`]).
-const MAX_SLICES: usize = 16;
+/// Bytes of small corked frames one write takes, copied into one buffer.
+/// One slice rather than a vectored write of one slice per frame, as the
+/// task's outbox packs them (see `proto::outbox`): the kernel's cost per
+/// iovec is more than the copy's. Measured on bursts of 16 messages,
+/// same-time A/B, medians of 3 to 7 rounds: kernel CPU per delivery
+/// 0.437 → 0.396 µs (64 B, 1000 subscribers), 0.573 → 0.490 µs (64 B,
+/// 10,000), 0.545 → 0.491 µs (1 KiB, 1000), for some 55 instructions of
+/// copying per delivery in user space.
+const WRITE_MAX: usize = 64 * 1024;
+
+thread_local! {
+    /// Where [`SendQueue::write_frames`] packs frames: one per thread, at
+    /// most about [`WRITE_MAX`] long, rather than an allocation per write.
+    static PACKED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
 
 /// The flags of a direct write: a peer that has gone must not raise
 /// SIGPIPE, whatever the host program does with that signal. Apple has no
@@ -701,34 +713,43 @@ const NO_SIGNAL: c_int = libc::MSG_NOSIGNAL;
 const NO_SIGNAL: c_int = 0;
 
 impl SendQueue {
-    /// Writes the shared frames at the head of `commands` (up to
-    /// [`MAX_SLICES`]) to the socket without waiting, and takes what it
-    /// wrote off the queue, the end of a frame written in part left as a
+    /// Writes the shared frames at the head of `commands` to the socket
+    /// without waiting — small ones packed together, up to [`WRITE_MAX`]
+    /// bytes, a larger one on its own, uncopied — and takes what it wrote
+    /// off the queue, the end of a frame written in part left as a
     /// [`Command::Rest`]. Returns the bytes written and whether they were
     /// all the frames it tried; `(0, false)` if the head is not a shared
     /// frame.
     fn write_frames(&mut self) -> (usize, bool) {
-        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-        let mut count = 0;
-        let mut len = 0;
-        for command in self.commands.iter().take(MAX_SLICES) {
-            let Command::Frame(frame) = command else {
-                break;
-            };
-            slices[count] = IoSlice::new(frame);
-            count += 1;
-            len += frame.len();
-        }
-        let Some(socket) = self.socket.as_ref().filter(|_| count > 0) else {
+        let (Some(socket), Some(Command::Frame(first))) = (&self.socket, self.commands.front())
+        else {
             return (0, false);
         };
         let socket = SockRef::from(&**socket);
-        let written = match count {
-            // The common case, without the vectored call's extra work.
-            1 => socket.send_with_flags(&slices[0], NO_SIGNAL),
-            _ => socket.send_vectored_with_flags(&slices[..count], NO_SIGNAL),
-        }
-        .unwrap_or(0);
+        let (mut count, mut len) = (0, 0);
+        let written = PACKED.with_borrow_mut(|packed| {
+            packed.clear();
+            for command in &self.commands {
+                let Command::Frame(frame) = command else {
+                    break;
+                };
+                if count > 0 && len + frame.len() > WRITE_MAX {
+                    break;
+                }
+                // A lone frame (the common case) is sent as it is: the
+                // copying starts at the second.
+                if count == 1 {
+                    packed.extend_from_slice(first);
+                }
+                if count > 0 {
+                    packed.extend_from_slice(frame);
+                }
+                count += 1;
+                len += frame.len();
+            }
+            let out = if count == 1 { &first[..] } else { &packed[..] };
+            socket.send_with_flags(out, NO_SIGNAL).unwrap_or(0)
+        });
         let mut n = written;
         while n > 0 {
             let Some(Command::Frame(frame)) = self.commands.front_mut() else {
