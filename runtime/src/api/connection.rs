@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use super::send_error::{SendError, json_message};
 use super::topics::{self, Published, Topics};
 use crate::api::config::SlowConsumer;
-use crate::proto::{CloseCode, DeflateConfig, DeflateParams, MAX_CONTROL_PAYLOAD};
+use crate::proto::{COPY_BELOW, CloseCode, DeflateConfig, DeflateParams, MAX_CONTROL_PAYLOAD};
 use crate::proto::{Message, Utf8Bytes};
 use crate::task::budget::Budget;
 use crate::task::cork;
@@ -687,14 +687,14 @@ impl Connection {
     }
 }
 
-/// Bytes of small corked frames one write takes, copied into one buffer.
-/// One slice rather than a vectored write of one slice per frame, as the
-/// task's outbox packs them (see `proto::outbox`): the kernel's cost per
-/// iovec is more than the copy's. Measured on bursts of 16 messages,
-/// same-time A/B, medians of 3 to 7 rounds: kernel CPU per delivery
-/// 0.437 → 0.396 µs (64 B, 1000 subscribers), 0.573 → 0.490 µs (64 B,
-/// 10,000), 0.545 → 0.491 µs (1 KiB, 1000), for some 55 instructions of
-/// copying per delivery in user space.
+/// Bytes of small corked frames (below [`COPY_BELOW`], the outbox's rule)
+/// one write takes, copied into one buffer: one slice rather than a
+/// vectored write of one slice per frame, as the task's outbox packs them,
+/// since the kernel's cost per iovec is more than the copy's. Measured on
+/// bursts of 16 messages, same-time A/B, medians of 3 to 7 rounds: kernel
+/// CPU per delivery 0.437 → 0.396 µs (64 B, 1000 subscribers), 0.573 →
+/// 0.490 µs (64 B, 10,000), 0.545 → 0.491 µs (1 KiB, 1000), for some 55
+/// instructions of copying per delivery in user space.
 const WRITE_MAX: usize = 64 * 1024;
 
 thread_local! {
@@ -715,7 +715,7 @@ const NO_SIGNAL: c_int = 0;
 impl SendQueue {
     /// Writes the shared frames at the head of `commands` to the socket
     /// without waiting — small ones packed together, up to [`WRITE_MAX`]
-    /// bytes, a larger one on its own, uncopied — and takes what it wrote
+    /// bytes, a large one on its own, uncopied — and takes what it wrote
     /// off the queue, the end of a frame written in part left as a
     /// [`Command::Rest`]. Returns the bytes written and whether they were
     /// all the frames it tried; `(0, false)` if the head is not a shared
@@ -726,30 +726,33 @@ impl SendQueue {
             return (0, false);
         };
         let socket = SockRef::from(&**socket);
-        let (mut count, mut len) = (0, 0);
-        let written = PACKED.with_borrow_mut(|packed| {
-            packed.clear();
-            for command in &self.commands {
-                let Command::Frame(frame) = command else {
-                    break;
-                };
-                if count > 0 && len + frame.len() > WRITE_MAX {
-                    break;
-                }
-                // A lone frame (the common case) is sent as it is: the
-                // copying starts at the second.
-                if count == 1 {
-                    packed.extend_from_slice(first);
-                }
-                if count > 0 {
+        let (mut count, mut len) = (1, first.len());
+        let written = if len >= COPY_BELOW {
+            socket.send_with_flags(first, NO_SIGNAL)
+        } else {
+            PACKED.with_borrow_mut(|packed| {
+                packed.clear();
+                for command in self.commands.range(1..) {
+                    let Command::Frame(frame) = command else {
+                        break;
+                    };
+                    if frame.len() >= COPY_BELOW || len + frame.len() > WRITE_MAX {
+                        break;
+                    }
+                    // A lone frame (the common case) goes as it is: the
+                    // copying starts at the second.
+                    if count == 1 {
+                        packed.extend_from_slice(first);
+                    }
                     packed.extend_from_slice(frame);
+                    count += 1;
+                    len += frame.len();
                 }
-                count += 1;
-                len += frame.len();
-            }
-            let out = if count == 1 { &first[..] } else { &packed[..] };
-            socket.send_with_flags(out, NO_SIGNAL).unwrap_or(0)
-        });
+                let out = if count == 1 { &first[..] } else { &packed[..] };
+                socket.send_with_flags(out, NO_SIGNAL)
+            })
+        }
+        .unwrap_or(0);
         let mut n = written;
         while n > 0 {
             let Some(Command::Frame(frame)) = self.commands.front_mut() else {

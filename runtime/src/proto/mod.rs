@@ -39,7 +39,7 @@ pub use deflate::{DeflateConfig, DeflateParams, negotiate as negotiate_deflate};
 pub use error::{ProtocolError, QueueError};
 pub use frame::{FrameHeader, MAX_CONTROL_PAYLOAD, OpCode};
 pub use message::{Message, Utf8Bytes};
-pub(crate) use outbox::encode_frame;
+pub(crate) use outbox::{COPY_BELOW, encode_frame};
 pub use server::{Event, ServerConnection};
 
 /// The core's building blocks, public only for the crate's own benchmarks

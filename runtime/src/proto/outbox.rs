@@ -13,7 +13,7 @@ use super::frame::{FrameHeader, OpCode};
 /// iovec costs: a socket write of one slice is a plain `send`, while
 /// `writev` goes through the VFS layer and imports the iovec array
 /// (measured: about 0.5 µs per 1 KiB message, more than copying 16 KiB).
-const COPY_BELOW: usize = 16 * 1024;
+pub(crate) const COPY_BELOW: usize = 16 * 1024;
 
 /// Frames encoded for sending. Small frames are packed together into one
 /// buffer; large payloads are queued as the caller's `Bytes`, uncopied.
