@@ -627,3 +627,46 @@ async fn a_corked_burst_to_a_reader_that_stops_comes_out_whole_and_in_order() {
     }
     publisher.await.unwrap();
 }
+
+// A corked write packs a subscriber's frames once and sends the same pack
+// to the next subscriber that holds the very same frames. Here the
+// subscribers' queues share a head and part ways (`a` only, `a` and `b`
+// interleaved, `b` only), and the two topics' messages are of the same
+// lengths: each subscriber must still get its own frames.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corked_subscribers_of_different_topics_each_get_their_own_frames() {
+    const N: usize = 3000;
+    let server = serve(Config::default().max_send_queue(64 << 20)).await;
+    let mut a1 = join(&server, "a").await;
+    let mut both = join(&server, "a").await;
+    assert_eq!(ask(&mut both, "sub b").await, "subscribed b");
+    let mut b = join(&server, "b").await;
+    let mut a2 = join(&server, "a").await;
+    let body = |topic: &str, i: usize| format!("{topic} {i:05} {}", "x".repeat(i % 97));
+    let sockets = server.sockets.clone();
+    let publisher = tokio::spawn(wsroute::corked(async move {
+        for i in 0..N {
+            // Runs of `a` with a `b` now and then, in bursts of varying length.
+            assert_eq!(sockets.publish("a", body("a", i)).delivered, 3);
+            if i % 3 == 0 {
+                assert_eq!(sockets.publish("b", body("b", i)).delivered, 2);
+            }
+            if i % (5 + i % 40) == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+    }));
+    for i in 0..N {
+        assert_eq!(next_text(&mut a1).await, body("a", i));
+        assert_eq!(next_text(&mut a2).await, body("a", i));
+        assert_eq!(next_text(&mut both).await, body("a", i));
+        if i % 3 == 0 {
+            assert_eq!(next_text(&mut both).await, body("b", i));
+            assert_eq!(next_text(&mut b).await, body("b", i));
+        }
+    }
+    publisher.await.unwrap();
+    for client in [&mut a1, &mut a2, &mut both, &mut b] {
+        nothing_more(client).await;
+    }
+}

@@ -8,7 +8,7 @@
 //! subscribers' tasks, each subscriber a wake-up and a poll. Corked, each
 //! publish queues its frame on an idle subscriber without waking it, and
 //! when the poll ends the publishing task writes each such subscriber's
-//! frames in one vectored write (`Connection::flush_corked`). The frames
+//! frames in one write (`Connection::flush_corked`). The frames
 //! are in the subscriber's queue from the publish on, so whatever else is
 //! sent to it keeps its place, and a subscriber that wakes meanwhile
 //! writes them itself.
@@ -24,7 +24,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::api::connection::Connection;
+use crate::api::connection::{self, Connection};
 
 /// A list this long is dropped after use rather than kept for the next
 /// poll: the memory of a thread's cork stays bounded.
@@ -123,6 +123,7 @@ impl Drop for Guard {
         for conn in &held {
             conn.flush_corked();
         }
+        connection::forget_pack();
         held.clear();
         if held.capacity() <= KEPT_CAPACITY {
             CORK.with(|cork| cork.borrow_mut().held = held);
