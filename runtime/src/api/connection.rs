@@ -753,15 +753,12 @@ impl Pack {
 }
 
 /// Lets go of the frames the last pack held: called when a cork has
-/// written what it held, so no frame outlives its burst here.
+/// written what it held, so no frame outlives its burst here. The lists
+/// keep their room, bounded as the pack is by [`WRITE_MAX`].
 pub(crate) fn forget_pack() {
     PACKED.with_borrow_mut(|pack| {
         pack.frames.clear();
         pack.bytes.clear();
-        // A burst of tiny frames can make a long list; keep a short one.
-        if pack.frames.capacity() > 4096 {
-            pack.frames = Vec::new();
-        }
     });
 }
 
