@@ -66,12 +66,21 @@ pub(crate) struct Topic {
     /// mostly the order their state was allocated in: a publish walks
     /// memory forwards, where a hash map's order would jump about it —
     /// at 10,000 subscribers a cache miss on nearly every subscriber.
-    members: Vec<(u64, Connection)>,
+    members: Vec<Member>,
     /// Connection id → its place in `members`.
     index: HashMap<u64, usize>,
     /// When the last publish here ended (see [`BURST_GAP`]), in
     /// nanoseconds of [`Topics::clock`].
     last_publish: AtomicU64,
+}
+
+/// A subscriber, with what a publish needs to know of it before it
+/// touches the connection itself.
+struct Member {
+    id: u64,
+    /// [`shared_deflate`] of the connection.
+    deflate: u8,
+    conn: Connection,
 }
 
 impl Topic {
@@ -82,7 +91,11 @@ impl Topic {
 
     fn push(&mut self, conn: &Connection) {
         self.index.insert(conn.id(), self.members.len());
-        self.members.push((conn.id(), conn.clone()));
+        self.members.push(Member {
+            id: conn.id(),
+            deflate: conn.shared_deflate(),
+            conn: conn.clone(),
+        });
     }
 
     /// Removes connection `id`; whether it was here.
@@ -91,8 +104,8 @@ impl Topic {
             return false;
         };
         self.members.swap_remove(at);
-        if let Some((moved, _)) = self.members.get(at) {
-            self.index.insert(*moved, at);
+        if let Some(moved) = self.members.get(at) {
+            self.index.insert(moved.id, at);
         }
         true
     }
@@ -178,11 +191,11 @@ impl Topics {
         let compress = message.len() >= self.min_compressed;
         // At most a few: one per window size and level in use.
         let mut compressed: Vec<(u8, Bytes)> = Vec::new();
-        for (id, conn) in &subscribers.members {
+        for Member { id, deflate, conn } in &subscribers.members {
             if Some(*id) == skip {
                 continue;
             }
-            let key = conn.shared_deflate();
+            let key = *deflate;
             let frame = if key == 0 || !compress {
                 &plain
             } else if let Some(i) = compressed.iter().position(|(k, _)| *k == key) {

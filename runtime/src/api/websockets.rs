@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use super::broker::{Broker, Inbox};
 use super::config::Config;
-use super::connection::Connection;
+use super::connection::{Connection, SendLimits};
 use super::send_error::{SendError, json_message};
 use super::topics::{Published, Topic, Topics};
 use crate::proto::{DeflateConfig, Message};
@@ -50,8 +50,10 @@ pub struct WebSockets {
 
 pub(crate) struct Inner {
     pub(crate) config: Config,
-    /// What all connections hold for their clients, against `max_buffered`.
-    pub(crate) budget: Arc<Budget>,
+    /// Every connection's send limits, one for all: the queue bound, the
+    /// slow-consumer policy, and the budget of what all connections hold
+    /// for their clients, against `max_buffered`.
+    pub(crate) limits: Arc<SendLimits>,
     /// The coarse clock of every connection's keepalive.
     pub(crate) wheel: Arc<Wheel>,
     pub(crate) next_id: AtomicU64,
@@ -142,7 +144,11 @@ impl WebSockets {
             .map_or(DeflateConfig::default().min_size, |d| d.min_size);
         Self {
             inner: Arc::new(Inner {
-                budget: Arc::new(Budget::new(config.get_max_buffered())),
+                limits: Arc::new(SendLimits {
+                    max_send_queue: config.get_max_send_queue(),
+                    slow_consumer: config.get_slow_consumer(),
+                    budget: Arc::new(Budget::new(config.get_max_buffered())),
+                }),
                 wheel: Wheel::new(),
                 config,
                 next_id: AtomicU64::new(1),

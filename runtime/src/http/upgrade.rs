@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use tracing::Instrument;
 
 use super::{handshake, origin};
-use crate::api::connection::{Connection, SHUTDOWN, SendLimits};
+use crate::api::connection::{Connection, SHUTDOWN};
 use crate::api::route::Route;
 use crate::api::websockets::{Registration, WebSockets};
 use crate::proto::negotiate_deflate;
@@ -86,11 +86,6 @@ impl WebSockets {
         let config = &self.inner.config;
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let protocol = handshake::choose_protocol(&parts.headers, config.get_protocols());
-        let limits = SendLimits {
-            max_send_queue: config.get_max_send_queue(),
-            slow_consumer: config.get_slow_consumer(),
-            budget: Arc::clone(&self.inner.budget),
-        };
         let keepalive = (!config.get_ping_interval().is_zero()).then(|| KeepaliveSettings {
             wheel: Arc::clone(&self.inner.wheel),
             interval: config.get_ping_interval(),
@@ -106,7 +101,7 @@ impl WebSockets {
             id,
             remote_addr,
             protocol,
-            limits,
+            Arc::clone(&self.inner.limits),
             Arc::clone(&self.inner.topics),
         );
         if let Some((params, config, _)) = &deflate {
@@ -247,6 +242,7 @@ async fn shutdown_signalled(conn: &Connection) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::connection::SendLimits;
     use http::request::Parts;
 
     struct Echo;
