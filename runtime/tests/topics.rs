@@ -670,3 +670,40 @@ async fn corked_subscribers_of_different_topics_each_get_their_own_frames() {
         nothing_more(client).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corked_bursts_from_two_threads_to_the_same_subscribers_keep_each_publisher_s_order() {
+    const N: usize = 4000;
+    let server = serve(Config::default().max_send_queue(64 << 20)).await;
+    let mut clients = [join(&server, "a").await, join(&server, "a").await];
+    let body = |p: usize, i: usize| format!("p{p} {i:05} {}", "y".repeat(i % 53));
+    let publishers: Vec<_> = (0..2)
+        .map(|p| {
+            let sockets = server.sockets.clone();
+            tokio::spawn(wsroute::corked(async move {
+                for i in 0..N {
+                    assert_eq!(sockets.publish("a", body(p, i)).delivered, 2);
+                    if i % (3 + (i + p) % 29) == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            }))
+        })
+        .collect();
+    for client in &mut clients {
+        let mut next = [0; 2];
+        for _ in 0..2 * N {
+            let text = next_text(client).await;
+            let p = usize::from(text.as_bytes()[1] - b'0');
+            assert!(p < 2, "{text}");
+            assert_eq!(text, body(p, next[p]), "publisher {p}'s next");
+            next[p] += 1;
+        }
+    }
+    for publisher in publishers {
+        publisher.await.unwrap();
+    }
+    for client in &mut clients {
+        nothing_more(client).await;
+    }
+}

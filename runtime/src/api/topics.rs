@@ -188,25 +188,35 @@ impl Topics {
             Mode::Corked => false,
         };
         let plain = encode(message);
+        // Corked, each frame goes in the topic's log for this poll.
+        let topic_at = std::ptr::from_ref(subscribers).addr();
+        let log = |key: u8, frame: &Bytes| {
+            (mode == Mode::Corked)
+                .then(|| cork::log(topic_at, key, frame))
+                .flatten()
+        };
+        let plain_logged = log(0, &plain);
         let compress = message.len() >= self.min_compressed;
         // At most a few: one per window size and level in use.
-        let mut compressed: Vec<(u8, Bytes)> = Vec::new();
+        let mut compressed: Vec<(u8, Bytes, Option<cork::Logged>)> = Vec::new();
         for Member { id, deflate, conn } in &subscribers.members {
             if Some(*id) == skip {
                 continue;
             }
             let key = *deflate;
-            let frame = if key == 0 || !compress {
-                &plain
-            } else if let Some(i) = compressed.iter().position(|(k, _)| *k == key) {
-                &compressed[i].1
+            let (frame, logged) = if key == 0 || !compress {
+                (&plain, &plain_logged)
+            } else if let Some(i) = compressed.iter().position(|(k, ..)| *k == key) {
+                (&compressed[i].1, &compressed[i].2)
             } else {
                 let frame = compress_frame(message, key).unwrap_or_else(|| plain.clone());
-                compressed.push((key, frame));
-                &compressed[compressed.len() - 1].1
+                let logged = log(key, &frame);
+                compressed.push((key, frame, logged));
+                let (_, frame, logged) = &compressed[compressed.len() - 1];
+                (frame, logged)
             };
             let sent = if mode == Mode::Corked {
-                conn.send_frame_corked(frame)
+                conn.send_frame_corked(frame, logged.as_ref())
             } else {
                 conn.send_frame(frame, write_through)
             };

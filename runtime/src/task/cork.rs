@@ -13,6 +13,12 @@
 //! sent to it keeps its place, and a subscriber that wakes meanwhile
 //! writes them itself.
 //!
+//! A burst of small frames to one topic is not queued frame by frame: the
+//! poll keeps each topic's frames in a [`Log`], and each idle subscriber
+//! holds a run of it, so a publish's visit to a subscriber is its lock and
+//! one cache line, and the subscribers holding the same run are all
+//! written one pack, built once.
+//!
 //! The cork is per thread and lasts one poll: a poll never moves between
 //! threads, and a handler that waits (a timer, a database) ends the poll,
 //! so what it published is not held while it waits. Connection tasks are
@@ -21,14 +27,29 @@
 
 use std::cell::RefCell;
 use std::future::Future;
+use std::num::NonZeroU32;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
+
 use crate::api::connection::{self, Connection};
+use crate::proto::COPY_BELOW;
 
 /// A list this long is dropped after use rather than kept for the next
 /// poll: the memory of a thread's cork stays bounded.
 const KEPT_CAPACITY: usize = 1 << 16;
+
+/// At most this many logs (topics, or compressed variants of one) a poll
+/// keeps; publishes to more go to each subscriber frame by frame.
+const LOGS_MAX: usize = 64;
+
+/// At most this many bytes of frames a poll's logs hold: the logs keep
+/// their frames alive until the poll ends, whatever the subscribers'
+/// queues take, so what they hold is bounded on its own.
+const LOGGED_MAX: usize = 1 << 20;
 
 #[derive(Default)]
 struct Cork {
@@ -43,6 +64,129 @@ struct Cork {
     published: bool,
     /// Subscribers with corked frames, each once.
     held: Vec<Connection>,
+    /// The poll's logs, one per topic and frame variant.
+    logs: Vec<LogEntry>,
+    /// Bytes of frames in `logs`.
+    logged: usize,
+}
+
+/// The frames one poll published to one topic, in one variant
+/// (uncompressed, or compressed with one window and level), in order.
+///
+/// A subscriber handed a burst of a topic's messages within one poll
+/// holds a *run* of its log — the log, where the run starts, and the
+/// number of its last frame — rather than a queue entry per frame: each
+/// further frame of the burst moves the run's end, a write to the one
+/// cache line of the subscriber a publish reads anyway
+/// (`Connection::send_frame_corked`), where a queue entry was one more
+/// line, and a reference count, per subscriber and message. When the poll
+/// ends, all the subscribers holding the same run are written the same
+/// bytes, packed once. Anyone else who looks at the queue first turns the
+/// run back into frames.
+#[derive(Default)]
+pub(crate) struct Log {
+    /// Each frame with its number (see [`Logged::seq`]). Locked by the
+    /// publishing thread to add a frame, and by a subscriber's task that
+    /// drains its queue before the poll ends.
+    frames: Mutex<Vec<(NonZeroU32, Bytes)>>,
+}
+
+impl Log {
+    /// Calls `f` on the frames from place `start` through the one
+    /// numbered `last`; returns how many.
+    pub(crate) fn through(&self, start: u32, last: NonZeroU32, mut f: impl FnMut(&Bytes)) -> usize {
+        let frames = self.frames.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut count = 0;
+        for (seq, frame) in frames.get(start as usize..).unwrap_or_default() {
+            f(frame);
+            count += 1;
+            if *seq == last {
+                break;
+            }
+        }
+        count
+    }
+}
+
+/// Where a published frame went in its poll's [`Log`].
+pub(crate) struct Logged {
+    pub(crate) log: Arc<Log>,
+    /// Its place in the log.
+    pub(crate) index: u32,
+    /// Its number, unique among the frames that any live run could hold.
+    pub(crate) seq: NonZeroU32,
+    /// The number of the frame before it in the same log, if any: a run
+    /// that ends there goes on with this one.
+    pub(crate) prev: Option<NonZeroU32>,
+}
+
+struct LogEntry {
+    /// Which topic (its address in the registry) and variant.
+    key: (usize, u8),
+    log: Arc<Log>,
+    len: u32,
+    last: Option<NonZeroU32>,
+}
+
+/// Numbers frames across all threads: a run is extended only by the
+/// frame numbered right after its last in its own log, so a number must
+/// not be reused while a run that holds it lives — a run lives within one
+/// poll, and the count would have to go round all 2^32 numbers in it.
+static SEQ: AtomicU32 = AtomicU32::new(1);
+
+fn next_seq() -> NonZeroU32 {
+    loop {
+        if let Some(seq) = NonZeroU32::new(SEQ.fetch_add(1, Ordering::Relaxed)) {
+            return seq;
+        }
+    }
+}
+
+/// Adds `frame`, published in this corked poll to the topic at `topic`
+/// in variant `variant`, to that topic's log; `None` if it goes frame by
+/// frame instead: a large frame (written on its own, uncopied), or when
+/// the poll's logs are full.
+pub(crate) fn log(topic: usize, variant: u8, frame: &Bytes) -> Option<Logged> {
+    if frame.len() >= COPY_BELOW {
+        return None;
+    }
+    CORK.with(|cork| {
+        let mut cork = cork.borrow_mut();
+        if !cork.active || cork.logged + frame.len() > LOGGED_MAX {
+            return None;
+        }
+        let key = (topic, variant);
+        let at = match cork.logs.iter().rposition(|entry| entry.key == key) {
+            Some(at) => at,
+            None if cork.logs.len() < LOGS_MAX => {
+                cork.logs.push(LogEntry {
+                    key,
+                    log: Arc::default(),
+                    len: 0,
+                    last: None,
+                });
+                cork.logs.len() - 1
+            }
+            None => return None,
+        };
+        cork.logged += frame.len();
+        let seq = next_seq();
+        let entry = &mut cork.logs[at];
+        entry
+            .log
+            .frames
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((seq, frame.clone()));
+        let index = entry.len;
+        entry.len += 1;
+        Some(Logged {
+            log: Arc::clone(&entry.log),
+            index,
+            seq,
+            prev: entry.last.replace(seq),
+        })
+    })
 }
 
 /// How a publish reaches the subscribers whose tasks are idle.
@@ -125,9 +269,17 @@ impl Drop for Guard {
         }
         connection::forget_pack();
         held.clear();
-        if held.capacity() <= KEPT_CAPACITY {
-            CORK.with(|cork| cork.borrow_mut().held = held);
-        }
+        let mut logs = CORK.with(|cork| {
+            let mut cork = cork.borrow_mut();
+            cork.logged = 0;
+            if held.capacity() <= KEPT_CAPACITY {
+                cork.held = held;
+            }
+            std::mem::take(&mut cork.logs)
+        });
+        // Cleared outside the cell: it drops frames.
+        logs.clear();
+        CORK.with(|cork| cork.borrow_mut().logs = logs);
     }
 }
 
@@ -209,6 +361,24 @@ mod tests {
         assert_eq!(publishing(), Mode::Corked);
         drop(outer);
         assert_eq!(publishing(), Mode::Uncorked);
+    }
+
+    #[test]
+    fn frames_logged_on_two_threads_never_share_a_number() {
+        // A run is extended by the frame whose `prev` is the run's last
+        // number, so two threads' frames must never be numbered alike.
+        let logged = || {
+            let _cork = enter(true);
+            let frame = Bytes::from_static(b"\x81\x01x");
+            let (a, b) = (log(1, 0, &frame).unwrap(), log(1, 0, &frame).unwrap());
+            assert_eq!((a.index, b.index, b.prev), (0, 1, Some(a.seq)));
+            (a.seq, b.seq)
+        };
+        let there = std::thread::spawn(logged).join().unwrap();
+        let here = logged();
+        let mut all = [here.0, here.1, there.0, there.1];
+        all.sort();
+        assert!(all.windows(2).all(|w| w[0] != w[1]), "{all:?}");
     }
 
     #[test]
