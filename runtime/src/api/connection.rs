@@ -957,6 +957,11 @@ impl SendQueue {
 
     /// Turns the run this connection holds, if any, back into frames.
     fn unrun(&mut self) {
+        // Checked before it is taken: `take` would store to the queue's
+        // line on every lock.
+        if self.run_last.is_none() {
+            return;
+        }
         let Some(last) = self.run_last.take() else {
             return;
         };
