@@ -370,37 +370,32 @@ impl Connection {
             return Err(SendError::Closed);
         }
         let len = frame.len();
-        if let Some(logged) = logged {
-            // The run goes on, up to one write's worth.
-            if queue.run_last.is_some()
-                && queue.run_last == logged.prev
-                && queue.pending + len <= WRITE_MAX
-                && self.reserve(&mut queue, len)
-            {
-                queue.run_last = Some(logged.seq);
-                return Ok(());
-            }
-            queue.unrun();
-            // Anything else queued was a send that woke the task already.
-            if queue.direct && queue.commands.is_empty() {
-                if !self.reserve(&mut queue, len) {
-                    return self.push_locked(queue, len, Command::Frame(frame.clone()));
-                }
-                queue.run = Some((Arc::clone(&logged.log), logged.index));
-                queue.run_last = Some(logged.seq);
-                if !std::mem::replace(&mut queue.corked, true) {
-                    cork::hold(self);
-                }
-                return Ok(());
-            }
+        // The run goes on, up to one write's worth.
+        if let Some(logged) = logged
+            && queue.run_last.is_some()
+            && queue.run_last == logged.prev
+            && queue.pending + len <= WRITE_MAX
+            && self.reserve(&mut queue, len)
+        {
+            queue.run_last = Some(logged.seq);
+            return Ok(());
         }
         queue.unrun();
+        // Anything else queued was a send that woke the task already.
+        if let Some(logged) = logged
+            && queue.direct
+            && queue.commands.is_empty()
+            && self.reserve(&mut queue, len)
+        {
+            queue.run = Some((Arc::clone(&logged.log), logged.index));
+            queue.run_last = Some(logged.seq);
+            self.hold_corked(&mut queue);
+            return Ok(());
+        }
         let frame = Command::Frame(frame.clone());
         if queue.direct && (queue.corked || queue.commands.is_empty()) {
             let Err(frame) = self.try_queue(&mut queue, len, frame) else {
-                if !std::mem::replace(&mut queue.corked, true) {
-                    cork::hold(self);
-                }
+                self.hold_corked(&mut queue);
                 return Ok(());
             };
             // Over the bound: refused as any send is, under its policy.
@@ -438,6 +433,14 @@ impl Connection {
                 self.take_over(queue);
                 return;
             }
+        }
+    }
+
+    /// Marks the queue corked, and has the cork write it when its poll
+    /// ends, once.
+    fn hold_corked(&self, queue: &mut SendQueue) {
+        if !std::mem::replace(&mut queue.corked, true) {
+            cork::hold(self);
         }
     }
 
@@ -957,14 +960,12 @@ impl SendQueue {
 
     /// Turns the run this connection holds, if any, back into frames.
     fn unrun(&mut self) {
-        // Checked before it is taken: `take` would store to the queue's
-        // line on every lock.
-        if self.run_last.is_none() {
-            return;
-        }
-        let Some(last) = self.run_last.take() else {
+        // Read, not taken: `take` would store to the queue's line on every
+        // lock.
+        let Some(last) = self.run_last else {
             return;
         };
+        self.run_last = None;
         if let Some((log, start)) = self.run.take() {
             log.through(start, last, |frame| {
                 self.commands.push_back(Command::Frame(frame.clone()));

@@ -124,7 +124,6 @@ struct LogEntry {
     /// Which topic (its address in the registry) and variant.
     key: (usize, u8),
     log: Arc<Log>,
-    len: u32,
     last: Option<NonZeroU32>,
 }
 
@@ -162,7 +161,6 @@ pub(crate) fn log(topic: usize, variant: u8, frame: &Bytes) -> Option<Logged> {
                 cork.logs.push(LogEntry {
                     key,
                     log: Arc::default(),
-                    len: 0,
                     last: None,
                 });
                 cork.logs.len() - 1
@@ -172,14 +170,15 @@ pub(crate) fn log(topic: usize, variant: u8, frame: &Bytes) -> Option<Logged> {
         cork.logged += frame.len();
         let seq = next_seq();
         let entry = &mut cork.logs[at];
-        entry
+        let mut frames = entry
             .log
             .frames
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push((seq, frame.clone()));
-        let index = entry.len;
-        entry.len += 1;
+            .unwrap_or_else(PoisonError::into_inner);
+        // At most LOGGED_MAX frames, far below u32::MAX.
+        let index = frames.len() as u32;
+        frames.push((seq, frame.clone()));
+        drop(frames);
         Some(Logged {
             log: Arc::clone(&entry.log),
             index,
