@@ -31,10 +31,15 @@ fn main() -> io::Result<()> {
                 tokio::spawn(async move {
                     match acceptor {
                         None => serve(stream).await,
+                        // Boxed, so plain connections' tasks do not
+                        // carry the TLS state.
                         Some(acceptor) => {
-                            if let Ok(stream) = acceptor.accept(stream).await {
-                                serve(stream).await;
-                            }
+                            Box::pin(async move {
+                                if let Ok(stream) = acceptor.accept(stream).await {
+                                    serve(stream).await;
+                                }
+                            })
+                            .await
                         }
                     }
                 });

@@ -34,9 +34,11 @@ fn main() -> io::Result<()> {
             server::configure(&stream, &args);
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
+                // Boxed, so the TLS state is not in every plain
+                // connection's task: the plain echo is the memory floor.
                 let _ = match acceptor {
                     None => echo(stream).await,
-                    Some(acceptor) => echo_tls(acceptor, stream).await,
+                    Some(acceptor) => Box::pin(echo_tls(acceptor, stream)).await,
                 };
             });
         }

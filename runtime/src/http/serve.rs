@@ -236,7 +236,11 @@ pub(crate) async fn serve_connection<IO>(
                 .timer(TokioTimer::new())
                 .enable_connect_protocol()
                 .serve_connection(TokioIo::new(io), service);
-            until_done(connection, &stopping, |c| c.graceful_shutdown()).await
+            // Boxed: inline, an HTTP/2 connection's state would be room in
+            // every HTTP/1.1 connection's task too (3360 bytes, not 1632),
+            // held through each handshake and left behind as fragmented
+            // heap.
+            Box::pin(until_done(connection, &stopping, |c| c.graceful_shutdown())).await
         }
     };
     if let Err(e) = result {
@@ -298,6 +302,27 @@ mod tests {
 
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    // Every connection's task holds this while its handshake runs, and the
+    // heap it leaves behind stays in the server's RSS: with an HTTP/2
+    // session inline (3360 bytes) an idle echo connection held 2.8 to
+    // 3.6 KiB of RSS, boxed (1632) 2.8 every time.
+    #[tokio::test]
+    async fn an_http1_connection_holds_no_room_for_an_http2_session() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let connection = serve_connection(
+            tcp,
+            HttpVersion::Http1,
+            addr,
+            Router::new(),
+            Duration::from_secs(1),
+            CancellationToken::new(),
+        );
+        let size = std::mem::size_of_val(&connection);
+        assert!(size <= 2048, "an HTTP connection's future is {size} bytes");
+    }
 
     #[tokio::test]
     async fn serves_http_and_stops_on_shutdown() {
