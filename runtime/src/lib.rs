@@ -141,8 +141,10 @@
 //!   `wsroute = { version = "0.1", features = ["test-util"] }` under
 //!   `[dev-dependencies]`.
 #![warn(missing_docs)]
-// The one `unsafe` is `Utf8Bytes::as_str` over bytes vouched for by
-// `Utf8Bytes::from_validated` (an `unsafe fn`); each is allowed where it is.
+// Two `unsafe`s, each allowed where it is: `Utf8Bytes::as_str` over bytes
+// vouched for by `Utf8Bytes::from_validated` (an `unsafe fn`), and a
+// subscriber's socket descriptor borrowed from its copy in the send queue
+// (`task::direct_socket`).
 #![deny(unsafe_code)]
 
 // The layers, from the wire up (the README's "Layout" says more): `proto`

@@ -1,7 +1,7 @@
 //! The handle handlers use to talk to one client.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::ffi::c_int;
 use std::fmt;
 use std::net::SocketAddr;
@@ -23,6 +23,7 @@ use crate::proto::{COPY_BELOW, CloseCode, DeflateConfig, DeflateParams, MAX_CONT
 use crate::proto::{Message, Utf8Bytes};
 use crate::task::budget::Budget;
 use crate::task::cork::{self, Log, Logged};
+use crate::task::direct_socket::DirectSocket;
 
 /// One client's connection: send messages, close it, see who it is.
 ///
@@ -116,19 +117,22 @@ pub(crate) struct SendQueue {
     waiting: bool,
     /// A send overflowed the queue under [`SlowConsumer::Close`].
     slow: bool,
-    /// The topics subscribed to, to leave when the connection ends. Kept
-    /// under this lock (not the registry's) so that the end of the
-    /// connection and a subscribe racing it agree: see
-    /// [`Connection::subscribe`].
-    topics: Vec<Arc<str>>,
     /// The connection's socket, when its task runs on a plain TCP stream
     /// (not TLS, HTTP/2 or a test pipe); dropped when the task ends.
-    socket: Option<Arc<TcpStream>>,
+    /// Here, with the run and the counts, on the queue's second line:
+    /// what a corked write reads of a subscriber is these two lines.
+    socket: Option<DirectSocket>,
+    /// The log of the run and the run's first place in it, with `run_last`.
+    run: Option<(Arc<Log>, u32)>,
     /// Messages and bytes written directly since the last drain, for the
     /// task's traffic counts.
     direct_out: (u64, u64),
-    /// The log of the run and the run's first place in it, with `run_last`.
-    run: Option<(Arc<Log>, u32)>,
+    /// The topics subscribed to, to leave when the connection ends. Kept
+    /// under this lock (not the registry's) so that the end of the
+    /// connection and a subscribe racing it agree: see
+    /// [`Connection::subscribe`]. A set: leaving one of many topics is
+    /// done under the registry's write lock, which every publish waits for.
+    topics: BTreeSet<Arc<str>>,
 }
 
 /// The send-side limits of a connection, from the [`Config`](crate::Config).
@@ -275,7 +279,7 @@ impl Connection {
         let Some(key) = self.shared.topics.insert(&mut map, topic, self) else {
             return Ok(false);
         };
-        queue.topics.push(key);
+        queue.topics.insert(key);
         Ok(true)
     }
 
@@ -283,9 +287,7 @@ impl Connection {
     pub fn unsubscribe(&self, topic: &str) -> bool {
         let mut map = self.shared.topics.write();
         let mut queue = self.lock();
-        if let Some(i) = queue.topics.iter().position(|t| **t == *topic) {
-            queue.topics.swap_remove(i);
-        }
+        queue.topics.remove(topic);
         self.shared.topics.remove(&mut map, topic, self.shared.id)
     }
 
@@ -331,24 +333,32 @@ impl Connection {
         if queue.closed {
             return Err(SendError::Closed);
         }
-        if write_through && queue.direct && queue.commands.is_empty() {
-            match queue.write_direct(frame) {
+        // Only if the server's budget could hold it: the socket may take
+        // just part of it, and the rest then waits, charged, like any
+        // queued frame. (A look rather than a charge and a refund: only a
+        // publish on another thread, between the two, can take the budget
+        // past its limit, by at most its own frame.)
+        let budget = &self.shared.limits.budget;
+        if write_through
+            && queue.direct
+            && queue.commands.is_empty()
+            && budget.has_room(frame.len())
+        {
+            let (command, len) = match queue.write_direct(frame) {
                 Some(n) if n == frame.len() => return Ok(()),
-                Some(n) => {
-                    // The socket took part of it: the task writes the
-                    // rest, before anything else.
-                    queue.direct = false;
-                    let rest = frame.slice(n..);
-                    self.shared.limits.budget.force_charge(rest.len());
-                    queue.pending += rest.len();
-                    queue.commands.push_back(Command::Rest(rest));
-                    self.wake_unless_in_handler(&queue);
-                    return Ok(());
-                }
+                // The socket took part of it: the task writes the rest,
+                // before anything else.
+                Some(n) => (Command::Rest(frame.slice(n..)), frame.len() - n),
                 // Full, or broken (which the task finds on its own next
                 // read or write): the task takes over.
-                None => queue.direct = false,
-            }
+                None => (Command::Frame(frame.clone()), frame.len()),
+            };
+            budget.force_charge(len);
+            queue.pending += len;
+            queue.direct = false;
+            queue.commands.push_back(command);
+            self.wake_unless_in_handler(&queue);
+            return Ok(());
         }
         self.push_locked(queue, frame.len(), Command::Frame(frame.clone()))
     }
@@ -694,7 +704,7 @@ impl Connection {
     /// Lets publishes write straight to `socket`, the plain TCP stream the
     /// task runs on, whenever the task is idle (see [`SendQueue::direct`]).
     pub(crate) fn share_socket(&self, socket: Arc<TcpStream>) {
-        self.lock().socket = Some(socket);
+        self.lock().socket = Some(DirectSocket::new(socket));
     }
 
     /// Runs `f` on the queued commands under the lock; `f` returns how many
@@ -897,7 +907,7 @@ impl SendQueue {
         else {
             return (0, false);
         };
-        let socket = SockRef::from(&**socket);
+        let socket = SockRef::from(socket);
         let (mut count, mut len) = (1, first.len());
         if len < COPY_BELOW {
             for command in self.commands.range(1..) {
@@ -940,7 +950,7 @@ impl SendQueue {
         else {
             return (0, false);
         };
-        let socket = SockRef::from(&**socket);
+        let socket = SockRef::from(socket);
         let len = self.pending;
         let (written, count) = PACKED.with_borrow_mut(|pack| {
             let (bytes, count) = pack.of_run(log, *start, last, len);
@@ -1004,7 +1014,7 @@ impl SendQueue {
     /// lost by it: after a refused write the task takes over, and its own
     /// write, through tokio, finds the socket full and waits for it.
     fn write_direct(&mut self, frame: &Bytes) -> Option<usize> {
-        let socket = SockRef::from(&**self.socket.as_ref()?);
+        let socket = SockRef::from(self.socket.as_ref()?);
         let n = socket
             .send_with_flags(frame, NO_SIGNAL)
             .ok()
@@ -1216,6 +1226,30 @@ mod tests {
         assert_eq!(limits.budget.used(), 0, "charged and given back");
     }
 
+    #[tokio::test]
+    async fn a_frame_the_server_budget_cannot_hold_is_refused_before_any_of_it_is_written() {
+        let limits = SendLimits {
+            max_send_queue: 64 << 20,
+            slow_consumer: SlowConsumer::Error,
+            budget: Arc::new(Budget::new(1 << 20)),
+        };
+        let (conn, mut peer) = over_tcp(limits.clone()).await;
+        conn.drain(|_| (0, true, true));
+        // More than loopback takes at once: a write would leave a rest
+        // the budget has no room for.
+        let big = topics::encode(&Message::Binary(vec![7u8; 8 << 20].into()));
+        assert_eq!(
+            conn.send_frame(&big, true),
+            Err(SendError::QueueFull { limit: 64 << 20 })
+        );
+        assert_eq!(limits.budget.used(), 0, "nothing charged");
+        // The socket got none of it: what fits still goes straight through.
+        let small = topics::encode(&Message::Text("hi".into()));
+        conn.send_frame(&small, true).unwrap();
+        assert_eq!(received(&mut peer, 4).await, b"\x81\x02hi");
+        assert_eq!(limits.budget.used(), 0, "charged and given back");
+    }
+
     /// Runs `f` as one poll of a corked connection task would.
     fn in_one_poll<T>(f: impl FnOnce() -> T) -> T {
         let mut f = Some(f);
@@ -1361,7 +1395,7 @@ mod tests {
     }
 
     #[test]
-    fn what_a_publish_touches_of_a_connection_is_its_first_cache_line() {
+    fn a_publish_touches_one_line_of_a_connection_and_its_write_two() {
         let conn = Connection::new(1, None, None, SendLimits::queue(1), Arc::default());
         let shared = &*conn.shared;
         let start = std::ptr::from_ref(shared).addr();
@@ -1385,6 +1419,16 @@ mod tests {
             at(std::ptr::from_ref(&queue.corked).addr()) + 1,
         ];
         assert!(ends.iter().all(|&end| end <= 64), "{ends:?}");
+        // A corked write reads the socket, the run and the counts too: on
+        // the next line, and nothing outside these two (the descriptor is
+        // in `socket` itself, not behind it).
+        let flush = [
+            at(std::ptr::from_ref(&queue.run_last).addr()) + size_of::<Option<NonZeroU32>>(),
+            at(std::ptr::from_ref(&queue.socket).addr()) + size_of::<Option<DirectSocket>>(),
+            at(std::ptr::from_ref(&queue.run).addr()) + size_of::<Option<(Arc<Log>, u32)>>(),
+            at(std::ptr::from_ref(&queue.direct_out).addr()) + size_of::<(u64, u64)>(),
+        ];
+        assert!(flush.iter().all(|&end| end <= 128), "{flush:?}");
     }
 
     #[test]

@@ -31,7 +31,7 @@
 //!
 //! Lock order: the registry, then a connection's queue.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
@@ -233,7 +233,7 @@ impl Topics {
     }
 
     /// Takes connection `id` out of `topics` (the ones it subscribed to).
-    pub(crate) fn leave(&self, id: u64, topics: Vec<Arc<str>>) {
+    pub(crate) fn leave(&self, id: u64, topics: BTreeSet<Arc<str>>) {
         if topics.is_empty() {
             return;
         }

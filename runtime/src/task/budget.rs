@@ -36,6 +36,14 @@ impl Budget {
             .is_ok()
     }
 
+    /// Whether `bytes` more would fit under the limit now.
+    pub(crate) fn has_room(&self, bytes: usize) -> bool {
+        self.used
+            .load(Ordering::Acquire)
+            .checked_add(bytes)
+            .is_some_and(|total| total <= self.limit)
+    }
+
     /// Charges `bytes` whatever the limit: for the few bytes the protocol
     /// itself must write (pongs, close frames, frame headers).
     pub(crate) fn force_charge(&self, bytes: usize) {
@@ -87,6 +95,7 @@ mod tests {
     fn charges_within_the_limit_and_releases() {
         let budget = Budget::new(100);
         assert!(budget.try_charge(60));
+        assert!(budget.has_room(40) && !budget.has_room(41));
         assert!(!budget.try_charge(41));
         assert!(budget.try_charge(40));
         budget.release(50);

@@ -6,6 +6,7 @@
 
 pub(crate) mod budget;
 pub(crate) mod cork;
+pub(crate) mod direct_socket;
 pub(crate) mod driver;
 pub(crate) mod keepalive;
 pub(crate) mod shared_tcp;
