@@ -298,6 +298,57 @@ async fn close_handshake_timeout() {
     );
 }
 
+/// Where [`Kept`] leaves its connection's handle for the test.
+type Slot = std::sync::Arc<std::sync::Mutex<Option<Connection>>>;
+
+/// Hands its connection to the test, which sends from outside the task.
+struct Kept(Slot);
+
+impl Route<Slot> for Kept {
+    const PATH: &'static str = "/kept";
+
+    async fn accept(_: &mut Parts, slot: &Slot) -> Result<Self, Response> {
+        Ok(Self(slot.clone()))
+    }
+
+    async fn open(&mut self, conn: &Connection) {
+        *self.0.lock().unwrap() = Some(conn.clone());
+    }
+}
+
+// Sends and a close queued from another task just before shutdown: the
+// task wakes to both at once, and what was queued first goes out first.
+#[tokio::test]
+async fn what_was_queued_before_shutdown_goes_out_before_its_1001() {
+    let slot = Slot::default();
+    let sockets = WebSockets::new(Config::default());
+    let app = axum::Router::new()
+        .websocket::<Kept>(&sockets)
+        .with_state(slot.clone());
+    let server = TestServer::new(app);
+    let mut client = server.connect("/kept").await;
+    let conn = loop {
+        if let Some(conn) = slot.lock().unwrap().clone() {
+            break conn;
+        }
+        tokio::task::yield_now().await;
+    };
+    conn.send_text("last words").unwrap();
+    conn.close(CloseCode::NORMAL, "done").unwrap();
+    // Signals every connection on its first poll; the connection's task
+    // (on this one thread) runs only after that.
+    let shutdown = sockets.shutdown();
+    tokio::pin!(shutdown);
+    assert!(futures_util::poll!(&mut shutdown).is_pending());
+    assert_eq!(client.recv_text().await, "last words");
+    let close = client.closed().await;
+    assert_eq!(
+        (close.code, close.reason.as_str()),
+        (CloseCode::NORMAL, "done")
+    );
+    shutdown.await;
+}
+
 #[tokio::test]
 async fn server_shutdown() {
     let server = serve(Config::default()).await;

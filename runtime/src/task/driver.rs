@@ -233,8 +233,11 @@ pub(crate) async fn run<R, S, T>(
             }
             Wake::Readable(Err(e)) => break Ending::Io(e),
             Wake::Signals(bits) => {
-                // Queued sends are encoded at the top of the loop.
+                // Queued sends are encoded at the top of the loop, but
+                // before a shutdown's close here: they were sent before it,
+                // and a close among them is the one the client gets.
                 if bits & SHUTDOWN != 0 {
+                    apply_sends(&conn, &mut proto, &mut held.traffic, false);
                     // Fails only if a close is already under way, which is fine.
                     let _ = proto.close(CloseCode::GOING_AWAY, "server shutting down");
                 }
