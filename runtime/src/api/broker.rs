@@ -25,10 +25,12 @@ use crate::proto::Message;
 /// local subscribers only and never forwards again.
 ///
 /// **The calls must not block or wait:** they run on the publishing or
-/// subscribing task, with the node's topic registry locked — which also
-/// means `subscribe` and `unsubscribe` for one topic come in the order the
-/// registry changed. Queue the work for a task of the broker's own, and
-/// do not call back into the [`WebSockets`](crate::WebSockets) from them.
+/// subscribing task. `subscribe` and `unsubscribe` run with the node's
+/// topic registry write-locked, so for one topic they come in the order
+/// the registry changed; `publish` runs after the local fan-out, with no
+/// lock held, and for one publisher in the order it published. Queue the
+/// work for a task of the broker's own, and do not call back into the
+/// [`WebSockets`](crate::WebSockets) from them.
 ///
 /// Delivery between nodes is whatever the broker provides (at most once
 /// for Redis pub/sub); a node's own subscribers always get its publishes

@@ -189,7 +189,9 @@ impl Config {
     /// its `error` event reports [`ProtocolError::Overloaded`](crate::proto::ProtocolError::Overloaded);
     /// a send that would is refused like a full queue. Connections that
     /// hold nothing — small messages, handled as they arrive — are still
-    /// served.
+    /// served. A published message waiting for several subscribers is
+    /// held once in memory but counted for each of them, as each would be
+    /// if sent to them one by one.
     pub fn max_buffered(mut self, bytes: usize) -> Self {
         self.max_buffered = bytes;
         self

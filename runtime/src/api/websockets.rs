@@ -247,7 +247,10 @@ impl WebSockets {
         Ok(self.publish(topic, json_message(value)?))
     }
 
-    /// How many connections of this node subscribe to `topic`.
+    /// How many connections of this node subscribe to `topic`. A
+    /// connection that is closing still counts until its close completes
+    /// (at most the close timeout); publishes skip it meanwhile, counted
+    /// in [`Published::closed`](crate::Published::closed).
     pub fn subscribers(&self, topic: &str) -> usize {
         self.inner.topics.read().get(topic).map_or(0, Topic::len)
     }
