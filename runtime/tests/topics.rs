@@ -2,6 +2,7 @@
 //! publish, counts, leaving on close, ordering, slow subscribers, and
 //! subscribers that negotiated permessage-deflate.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::http::request::Parts;
@@ -22,12 +23,16 @@ mod wire;
 /// open; text commands make it act:
 /// - `pub TOPIC TEXT`: publish TEXT to TOPIC, answer `published N`;
 /// - `burst TOPIC N`: publish `TOPIC 0` … `TOPIC N-1`, answer `burst done`;
-/// - `sleep MS`: wait MS milliseconds, answer `slept`;
+/// - `sleep MS`: count itself in [`SLEEPING`], wait MS milliseconds,
+///   answer `slept`;
 /// - `sub TOPIC` / `unsub TOPIC`: answer `subscribed TOPIC` / `unsubscribed TOPIC`;
 /// - anything else is answered `echo …`.
 struct Member {
     room: String,
 }
+
+/// Handlers that started a `sleep`, so far.
+static SLEEPING: AtomicUsize = AtomicUsize::new(0);
 
 impl Route for Member {
     const PATH: &'static str = "/ws";
@@ -62,6 +67,7 @@ impl Route for Member {
                 "burst done".into()
             }
             (Some("sleep"), Some(ms), None) => {
+                SLEEPING.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(ms.parse().unwrap())).await;
                 "slept".into()
             }
@@ -575,9 +581,12 @@ async fn a_frame_written_in_part_by_a_publish_is_finished_before_a_pong_queued_m
     // In one write, so one read: the ping's pong is queued, then the
     // handler sleeps with the task still counted idle for publishes.
     let mut both = wire::masked_frame(0x89, b"p");
-    both.extend(wire::masked_frame(0x81, b"sleep 300"));
+    both.extend(wire::masked_frame(0x81, b"sleep 1000"));
+    let sleeping = SLEEPING.load(Ordering::SeqCst);
     client.write_all(&both).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Not a fixed pause: on a loaded machine the handler may not have
+    // started yet, and the publish would then go ahead of the pong.
+    until(|| SLEEPING.load(Ordering::SeqCst) > sleeping).await;
     // More than the loopback socket takes while the client does not read.
     let big = vec![b'z'; 8 << 20];
     assert_eq!(server.sockets.publish("part", big.clone()).delivered, 1);
