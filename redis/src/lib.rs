@@ -33,14 +33,27 @@
 //!   message for the broker's task and returns; while Redis is
 //!   unreachable, subscribers on the same node are served as usual.
 //! - **Nothing is silently lost.** While the publishing connection is
-//!   down, or when the queue is full, a publish is not sent at all:
+//!   down, or when the queue is full ([`Builder::queue`],
+//!   [`Builder::queue_bytes`]), a publish is not sent at all:
 //!   [`Published::forward`](wsroute::Published::forward) is
-//!   [`Forward::Dropped`] and [`Stats::dropped`] counts it. Messages in
+//!   [`Forward::Dropped`] and [`Stats::dropped`] counts it.
+//!   [`Forward::Queued`] means the message waits its turn to be sent; its
+//!   fate is counted once known. Messages still queued when the
+//!   publishing connection breaks are not sent late ([`Stats::dropped`]),
+//!   nor are those Redis answers with an error (logged). Messages in
 //!   flight when a connection breaks are counted in [`Stats::unconfirmed`]
 //!   (Redis may or may not have passed them on) and never sent twice.
+//!   Every message published lands in exactly one of
+//!   [`Stats::published`], `dropped` and `unconfirmed`.
 //!   What other nodes published while this node's subscribed connection
 //!   was down cannot be counted here; [`Stats::reconnects`] and
-//!   [`Stats::last_outage`] say that, and for how long, it happened.
+//!   [`Stats::last_outage`] say that, and for how long, it happened —
+//!   also when Redis could not be reached at the start.
+//! - **A node that cannot keep up.** Messages from other nodes wait in
+//!   this node's memory (the Redis client's buffer), not in Redis, until
+//!   delivered, so Redis's `client-output-buffer-limit` does not bound
+//!   them; size a cluster so that each node delivers what it subscribes
+//!   to. Subscribing and unsubscribing never wait behind that backlog.
 //! - **Reconnecting.** Each connection is made again with backoff (50 ms
 //!   doubling to 5 s, with jitter), and the subscribed one subscribes
 //!   again to every topic the node needs. A silent peer is noticed by a
@@ -66,6 +79,7 @@ mod wire;
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -100,6 +114,8 @@ pub(crate) struct Shared {
     pub(crate) options: Options,
     pub(crate) client: redis::Client,
     queue: mpsc::Sender<Outgoing>,
+    /// Payload bytes in `queue`, bounded by [`Options::queue_bytes`].
+    queued_bytes: AtomicUsize,
     /// Taken by [`Broker::start`].
     receiver: Mutex<Option<mpsc::Receiver<Outgoing>>>,
     wanted: Mutex<Wanted>,
@@ -111,6 +127,7 @@ pub(crate) struct Shared {
 pub(crate) struct Options {
     pub(crate) prefix: String,
     pub(crate) queue: usize,
+    pub(crate) queue_bytes: usize,
     pub(crate) connect_timeout: Duration,
     pub(crate) response_timeout: Duration,
     pub(crate) ping_interval: Duration,
@@ -127,6 +144,11 @@ impl Shared {
     pub(crate) fn wanted(&self) -> MutexGuard<'_, Wanted> {
         // Each update is one insert or remove.
         self.wanted.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes `bytes` of payload off the count of what waits to be sent.
+    pub(crate) fn unqueue(&self, bytes: usize) {
+        self.queued_bytes.fetch_sub(bytes, Relaxed);
     }
 
     fn change(&self, topic: &str, subscribe: bool) {
@@ -157,6 +179,7 @@ impl RedisBroker {
             options: Options {
                 prefix: "wsroute:".to_owned(),
                 queue: 1 << 16,
+                queue_bytes: 64 << 20,
                 connect_timeout: Duration::from_secs(2),
                 response_timeout: Duration::from_secs(2),
                 ping_interval: Duration::from_secs(5),
@@ -187,7 +210,9 @@ pub struct Builder {
 impl Builder {
     /// Put before each topic to name its channel; default `wsroute:`.
     /// Nodes that share topics must share it; apps that share a Redis
-    /// but not topics should not.
+    /// but not topics should not, and neither prefix may begin the other
+    /// (`app` and `app:` would share channels: topic `:x` of the first is
+    /// topic `x` of the second). End each with a separator such as `:`.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.options.prefix = prefix.into();
         self
@@ -197,6 +222,16 @@ impl Builder {
     /// When it is full, a publish is dropped ([`Forward::Dropped`]).
     pub fn queue(mut self, messages: usize) -> Self {
         self.options.queue = messages.max(1);
+        self
+    }
+
+    /// How many bytes of messages may wait to be sent to Redis; default
+    /// 64 MiB. Beyond it, as beyond [`queue`](Self::queue), a publish is
+    /// dropped: while Redis is slow or stalled, what a node holds for it
+    /// is bounded in bytes, whatever the size of the messages. A message
+    /// larger than this is always dropped.
+    pub fn queue_bytes(mut self, bytes: usize) -> Self {
+        self.options.queue_bytes = bytes;
         self
     }
 
@@ -233,6 +268,7 @@ impl Builder {
                 options: self.options,
                 client: self.client,
                 queue,
+                queued_bytes: AtomicUsize::new(0),
                 receiver: Mutex::new(Some(receiver)),
                 wanted: Mutex::default(),
                 changed: Notify::new(),
@@ -284,17 +320,16 @@ impl Broker for RedisBroker {
             shared.counters.dropped.fetch_add(1, Relaxed);
             return Forward::Dropped;
         }
+        let payload = wire::encode(shared.node, message);
+        let len = payload.len();
+        let room = shared.queued_bytes.fetch_add(len, Relaxed) + len <= shared.options.queue_bytes;
         let channel = wire::channel(&shared.options.prefix, topic);
-        match shared
-            .queue
-            .try_send((channel, wire::encode(shared.node, message)))
-        {
-            Ok(()) => Forward::Queued,
-            Err(_) => {
-                shared.counters.dropped.fetch_add(1, Relaxed);
-                Forward::Dropped
-            }
+        if room && shared.queue.try_send((channel, payload)).is_ok() {
+            return Forward::Queued;
         }
+        shared.unqueue(len);
+        shared.counters.dropped.fetch_add(1, Relaxed);
+        Forward::Dropped
     }
 }
 

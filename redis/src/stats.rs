@@ -15,24 +15,28 @@ use std::time::{Duration, Instant};
 pub struct Stats {
     /// Messages Redis accepted (`PUBLISH` answered).
     pub published: u64,
-    /// Messages never sent to Redis: published while it was unreachable,
-    /// or while the broker was too far behind (its queue full). Other
-    /// nodes did not get them.
+    /// Messages other nodes did not get: published while Redis was
+    /// unreachable or the broker too far behind (its queue full), queued
+    /// when the publishing connection broke and so never sent, or
+    /// refused by Redis with an error reply (a missing password, an ACL
+    /// that forbids the channel: logged, with the error).
     pub dropped: u64,
-    /// Messages sent when the connection broke, before Redis answered:
-    /// other nodes may or may not have got them.
+    /// Messages handed to a connection that broke, or went silent, before
+    /// Redis answered for them: other nodes may or may not have got them.
     pub unconfirmed: u64,
     /// Messages from other nodes delivered to this node's subscribers.
     pub received: u64,
     /// Payloads on our channels that were not from wsroute-redis, or not
     /// valid, and were not delivered.
     pub refused: u64,
-    /// Times a connection to Redis was lost and made again.
+    /// Times a connection to Redis was lost, or could not be made at the
+    /// start, and was made later.
     pub reconnects: u64,
     /// Whether both connections (publishing and subscribed) are up now.
     pub connected: bool,
-    /// How long the last outage lasted, from the first connection lost to
-    /// both working again (`None` before any outage, or during one).
+    /// How long the last outage lasted, from the first connection lost (or
+    /// the first attempt that failed, at the start) to both working again
+    /// (`None` before any outage, or during one).
     pub last_outage: Option<Duration>,
 }
 
@@ -87,11 +91,13 @@ impl Counters {
         }
     }
 
+    /// `link` was lost, or could not be made: also at the start, when
+    /// Redis was never reached, which is an outage all the same (other
+    /// nodes' messages were missed meanwhile).
     pub(crate) fn down(&self, link: Link) {
-        if self.flag(link).swap(false, Relaxed) {
-            let mut outage = self.outage.lock().unwrap_or_else(|p| p.into_inner());
-            outage.since.get_or_insert_with(Instant::now);
-        }
+        self.flag(link).store(false, Relaxed);
+        let mut outage = self.outage.lock().unwrap_or_else(|p| p.into_inner());
+        outage.since.get_or_insert_with(Instant::now);
     }
 
     pub(crate) fn snapshot(&self) -> Stats {
@@ -135,6 +141,20 @@ mod tests {
         let after = counters.snapshot();
         assert!(after.connected);
         assert_eq!(after.reconnects, 2);
+        assert!(after.last_outage.unwrap() >= Duration::from_millis(20));
+    }
+
+    #[test]
+    fn redis_out_of_reach_at_the_start_is_an_outage_too() {
+        let counters = Counters::default();
+        counters.up(Link::Publisher);
+        counters.down(Link::Subscriber);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(counters.snapshot().last_outage, None, "not over yet");
+        counters.up(Link::Subscriber);
+        let after = counters.snapshot();
+        assert!(after.connected);
+        assert_eq!(after.reconnects, 1);
         assert!(after.last_outage.unwrap() >= Duration::from_millis(20));
     }
 }

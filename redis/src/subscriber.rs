@@ -48,18 +48,13 @@ async fn session(
     let options = &shared.options;
     let pubsub = within(options.connect_timeout, shared.client.get_async_pubsub()).await?;
     let (mut sink, mut stream) = pubsub.split();
-    let mut have: HashSet<String> = {
+    let wanted: Vec<String> = {
         let mut wanted = shared.wanted();
         wanted.changed.clear();
-        wanted.topics.clone()
+        wanted.topics.iter().cloned().collect()
     };
-    let channels: Vec<String> = have
-        .iter()
-        .map(|t| wire::channel(&options.prefix, t))
-        .collect();
-    for chunk in channels.chunks(CHUNK) {
-        within(options.response_timeout, sink.subscribe(chunk)).await?;
-    }
+    let mut have = HashSet::new();
+    subscribe(shared, &mut sink, wanted, &mut have).await?;
     shared.counters.up(Link::Subscriber);
     backoff.reset();
     let mut health = tokio::time::interval(options.ping_interval);
@@ -67,26 +62,18 @@ async fn session(
     loop {
         tokio::select! {
             biased;
-            msg = stream.next() => {
-                let msg = msg.ok_or_else(|| lost("the server closed it"))?;
-                deliver(shared, inbox, &msg);
-            }
             () = shared.changed.notified() => {
                 let changed = std::mem::take(&mut shared.wanted().changed);
-                let (mut subscribe, mut unsubscribe) = (Vec::new(), Vec::new());
+                let (mut new, mut unsubscribe) = (Vec::new(), Vec::new());
                 for topic in changed {
                     let wanted = shared.wanted().topics.contains(&topic);
-                    let channel = wire::channel(&options.prefix, &topic);
                     if wanted && !have.contains(&topic) {
-                        have.insert(topic);
-                        subscribe.push(channel);
+                        new.push(topic);
                     } else if !wanted && have.remove(&topic) {
-                        unsubscribe.push(channel);
+                        unsubscribe.push(wire::channel(&options.prefix, &topic));
                     }
                 }
-                for chunk in subscribe.chunks(CHUNK) {
-                    within(options.response_timeout, sink.subscribe(chunk)).await?;
-                }
+                subscribe(shared, &mut sink, new, &mut have).await?;
                 for chunk in unsubscribe.chunks(CHUNK) {
                     within(options.response_timeout, sink.unsubscribe(chunk)).await?;
                 }
@@ -98,8 +85,62 @@ async fn session(
                 // A peer that vanished without a FIN shows up here.
                 within(options.response_timeout, sink.ping::<redis::Value>()).await?;
             }
+            // Last: while other nodes publish faster than this one
+            // delivers, messages are always ready, and the topics this
+            // node starts or stops needing must not wait behind them.
+            msg = stream.next() => {
+                let msg = msg.ok_or_else(|| lost("the server closed it"))?;
+                deliver(shared, inbox, &msg);
+            }
         }
     }
+}
+
+/// Subscribes to the channels of `topics`, adding those Redis took to
+/// `have`. A channel Redis refuses (an ACL that does not allow it) is
+/// left out, logged, and asked for again on the next connection: one
+/// topic a node may not listen to must not cut it off from all others.
+async fn subscribe(
+    shared: &Shared,
+    sink: &mut redis::aio::PubSubSink,
+    topics: Vec<String>,
+    have: &mut HashSet<String>,
+) -> RedisResult<()> {
+    let options = &shared.options;
+    for chunk in topics.chunks(CHUNK) {
+        let channels: Vec<String> = chunk
+            .iter()
+            .map(|t| wire::channel(&options.prefix, t))
+            .collect();
+        match within(options.response_timeout, sink.subscribe(&channels)).await {
+            Ok(()) => have.extend(chunk.iter().cloned()),
+            // One refused channel fails the whole command: one by one,
+            // to find which.
+            Err(error) if refused(&error) => {
+                for (topic, channel) in chunk.iter().zip(&channels) {
+                    match within(options.response_timeout, sink.subscribe(channel)).await {
+                        Ok(()) => {
+                            have.insert(topic.clone());
+                        }
+                        Err(error) if refused(&error) => {
+                            tracing::warn!(%error, channel, "wsroute-redis: Redis refused a subscription");
+                        }
+                        Err(error) => return Err(error),
+                    }
+                }
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
+}
+
+/// An error reply to a command, where the connection itself is fine.
+fn refused(error: &RedisError) -> bool {
+    matches!(
+        error.kind(),
+        redis::ErrorKind::Server(_) | redis::ErrorKind::Extension
+    )
 }
 
 fn deliver(shared: &Shared, inbox: &Inbox, msg: &redis::Msg) {

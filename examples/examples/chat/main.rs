@@ -171,6 +171,14 @@ fn page() -> String {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
+    // The Redis broker's losses and recoveries (info and warn), and
+    // warnings from the rest, unless RUST_LOG says otherwise.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,wsroute_redis=info")),
+        )
+        .init();
     let args = args::Args::from_env();
     let page: &'static str = page().leak();
     let sockets = match &args.redis {
@@ -178,6 +186,7 @@ async fn main() -> std::io::Result<()> {
         Some(url) => match wsroute_redis::RedisBroker::new(url.as_str()) {
             Ok(broker) => WebSockets::with_broker(Config::default(), broker),
             Err(err) => {
+                let url = args::without_password(url);
                 eprintln!("--redis {url}: {err}; write it as redis://HOST:PORT");
                 std::process::exit(2)
             }
@@ -201,7 +210,10 @@ async fn main() -> std::io::Result<()> {
         .websocket::<Chat>(&sockets)
         .with_state(node);
     match &args.redis {
-        Some(url) => println!("chat on http://{addr}/ (a node of the chat on {url})"),
+        Some(url) => println!(
+            "chat on http://{addr}/ (a node of the chat on {})",
+            args::without_password(url)
+        ),
         None => println!("chat on http://{addr}/"),
     }
     // On Ctrl-C every member gets close 1001 and leaves its room properly.

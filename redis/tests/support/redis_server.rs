@@ -8,16 +8,29 @@ use std::time::{Duration, Instant};
 pub(crate) struct RedisServer {
     pub(crate) port: u16,
     child: Option<Child>,
+    /// Arguments of its own, after the test's defaults.
+    args: Vec<String>,
 }
 
 impl RedisServer {
     /// Starts one on a free port.
     pub(crate) fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts one on a free port, with more `redis-server` arguments
+    /// (`--requirepass x`, say).
+    pub(crate) fn start_with(args: &[&str]) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let mut server = Self { port, child: None };
+        let args = args.iter().map(|&a| a.to_owned()).collect();
+        let mut server = Self {
+            port,
+            child: None,
+            args,
+        };
         server.restart();
         server
     }
@@ -32,6 +45,7 @@ impl RedisServer {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .args(&self.args)
             .stdout(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
@@ -46,6 +60,19 @@ impl RedisServer {
             );
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// Stops it with SIGSTOP (`pause: true`: it holds its connections
+    /// and answers nothing) or lets it go on with SIGCONT.
+    #[allow(dead_code)] // by `faults.rs` only
+    pub(crate) fn pause(&self, pause: bool) {
+        let pid = self.child.as_ref().expect("running").id();
+        let signal = if pause { "-STOP" } else { "-CONT" };
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} {pid}");
     }
 
     /// Kills it (SIGKILL: no goodbye to its clients) and waits for it.

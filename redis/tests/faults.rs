@@ -1,0 +1,272 @@
+//! What a Redis that misbehaves does to a node, with the nodes in this
+//! process (served by `wsroute::test`, no port) and a real `redis-server`
+//! of each test's own: error replies to `PUBLISH`, large messages, a
+//! stalled server, and a flood from other nodes.
+
+#[allow(dead_code)] // shared with `nodes.rs`, which uses all of it
+#[path = "support/redis_server.rs"]
+mod redis_server;
+
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, BytesMut};
+use redis_server::RedisServer;
+use wsroute::test::{TestServer, TestSocket};
+use wsroute::{Config, Connection, Forward, Message, RouterExt, WebSockets};
+use wsroute_redis::{Builder, RedisBroker, Stats};
+
+/// Subscribes to the topic of its first message and answers `ok`.
+#[derive(Default)]
+struct Subscriber;
+
+#[wsroute::websocket_route("/ws")]
+impl Subscriber {
+    async fn message(&mut self, conn: &Connection, msg: Message) {
+        if let Some(topic) = msg.as_text() {
+            conn.subscribe(topic).unwrap();
+            conn.send_text("ok").unwrap();
+        }
+    }
+}
+
+struct Node {
+    sockets: WebSockets,
+    broker: RedisBroker,
+    server: TestServer,
+}
+
+impl Node {
+    fn new(builder: Builder) -> Self {
+        let broker = builder.build();
+        let config = Config::default().max_send_queue(64 << 20);
+        let sockets = WebSockets::with_broker(config, broker.clone());
+        let server = TestServer::new(axum::Router::new().websocket::<Subscriber>(&sockets));
+        Self {
+            sockets,
+            broker,
+            server,
+        }
+    }
+
+    async fn subscriber(&self, topic: &str) -> TestSocket {
+        let mut client = self.server.connect("/ws").await;
+        client.send_text(topic).await;
+        assert_eq!(client.recv_text().await, "ok");
+        client
+    }
+
+    async fn until(&self, what: &str, done: impl Fn(&Stats) -> bool) -> Stats {
+        let start = Instant::now();
+        loop {
+            let stats = self.broker.stats();
+            if done(&stats) {
+                return stats;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "gave up waiting until {what}: {stats:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Quick to notice and to retry, so the tests are short.
+fn builder(url: &str) -> Builder {
+    RedisBroker::builder(url)
+        .unwrap()
+        .timeouts(Duration::from_millis(500), Duration::from_millis(300))
+        .ping_interval(Duration::from_millis(200))
+        .backoff(Duration::from_millis(20), Duration::from_millis(200))
+}
+
+/// Lets Redis's default user use only the channels of topics `ok…`.
+async fn only_channels_ok(redis: &RedisServer) {
+    redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("default")
+        .arg("resetchannels")
+        .arg("&wsroute:ok*")
+        .query_async::<()>(&mut redis.connection().await)
+        .await
+        .unwrap();
+}
+
+/// Waits until Redis lists `channel` as subscribed.
+async fn listed(redis: &RedisServer, channel: &str) {
+    let start = Instant::now();
+    while redis.channels(channel).await.is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{channel} never subscribed"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// What another node's publish of `text` looks like on the channel.
+fn payload(text: &str) -> Vec<u8> {
+    let mut out = BytesMut::new();
+    out.put_u8(0x10); // text
+    out.put_u64_le(1); // from node 1: not one of this test's
+    out.put_slice(text.as_bytes());
+    out.to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_refuses_every_publish_is_retried_with_backoff() {
+    let redis = RedisServer::start_with(&["--requirepass", "secret"]);
+    // No password: Redis takes the connection, then answers every command
+    // with NOAUTH.
+    let node = Node::new(builder(&redis.url()));
+    let start = Instant::now();
+    let mut sent = 0;
+    while start.elapsed() < Duration::from_millis(1500) {
+        node.sockets.publish("news", "hello");
+        sent += 1;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let stats = node
+        .until("every publish is accounted for", |s| {
+            s.published + s.dropped + s.unconfirmed == sent
+        })
+        .await;
+    assert_eq!(stats.published, 0, "{stats:?}");
+    assert_eq!(
+        stats.unconfirmed, 0,
+        "refused is not unconfirmed: {stats:?}"
+    );
+    // 20 ms doubling to 200 ms: about nine attempts in 1.5 s, where a
+    // reconnect after each batch made one every 10 ms.
+    assert!(stats.reconnects <= 15, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_redis_forbids_costs_only_its_own_messages() {
+    let redis = RedisServer::start();
+    only_channels_ok(&redis).await;
+    let node = Node::new(builder(&redis.url()));
+    node.until("connected", |s| s.connected).await;
+    for i in 0..300 {
+        let topic = if i % 3 == 0 { "secret" } else { "ok" };
+        node.sockets.publish(topic, format!("{i}"));
+    }
+    let stats = node
+        .until("every publish is accounted for", |s| {
+            s.published + s.dropped + s.unconfirmed == 300
+        })
+        .await;
+    assert_eq!((stats.published, stats.dropped), (200, 100), "{stats:?}");
+    assert_eq!(stats.unconfirmed, 0, "{stats:?}");
+    assert_eq!(stats.reconnects, 0, "the connection was fine: {stats:?}");
+}
+
+// On one thread: the broker's task starts sending only once all of it is
+// queued, as when a node publishes faster than Redis takes it.
+#[tokio::test]
+async fn large_messages_are_not_taken_for_a_lost_connection() {
+    let redis = RedisServer::start();
+    // A short wait for answers, and room for all of it in the queue.
+    let builder = builder(&redis.url())
+        .timeouts(Duration::from_millis(500), Duration::from_millis(100))
+        .queue_bytes(256 << 20);
+    let node = Node::new(builder);
+    node.until("connected", |s| s.connected).await;
+    // 160 MiB in all, more than Redis reads in the 100 ms: sent in one
+    // pipeline, it timed out, and what it held was counted unconfirmed.
+    let big = bytes::Bytes::from(vec![b'x'; 4 << 20]);
+    for _ in 0..40 {
+        let report = node.sockets.publish("big", big.clone());
+        assert_eq!(report.forward, Forward::Queued);
+    }
+    let stats = node
+        .until("every publish is accounted for", |s| {
+            s.published + s.dropped + s.unconfirmed == 40
+        })
+        .await;
+    assert_eq!(stats.published, 40, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_waits_for_a_stalled_redis_is_bounded_in_bytes() {
+    let redis = RedisServer::start();
+    let node = Node::new(builder(&redis.url()).queue_bytes(8 << 20));
+    node.until("connected", |s| s.connected).await;
+    redis.pause(true);
+    let message = vec![b'x'; 1 << 20];
+    let mut queued = 0;
+    for _ in 0..100 {
+        if node.sockets.publish("news", message.clone()).forward == Forward::Queued {
+            queued += 1;
+        }
+    }
+    redis.pause(false);
+    // What the queue holds, and at most one batch on its way out.
+    assert!(
+        queued <= 8 + 2,
+        "{queued} of 100 MiB queued for a stalled Redis"
+    );
+    let stats = node
+        .until("every publish is accounted for", |s| {
+            s.published + s.dropped + s.unconfirmed == 100
+        })
+        .await;
+    assert!(stats.dropped >= 100 - queued, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_from_other_nodes_does_not_hold_back_a_new_subscription() {
+    const FLOOD: u64 = 50_000;
+    let redis = RedisServer::start();
+    // The usual answer timeout: a PING waits behind the flood on the
+    // wire, which a debug build reads slowly.
+    let node =
+        Node::new(builder(&redis.url()).timeouts(Duration::from_secs(2), Duration::from_secs(2)));
+    let mut hot = Vec::new();
+    for _ in 0..100 {
+        hot.push(node.subscriber("hot").await);
+    }
+    let mut publisher = redis.connection().await;
+    listed(&redis, "wsroute:hot").await;
+    // Another node's burst: Redis takes it at once, and this node
+    // delivers it to its hundred subscribers for seconds.
+    let message = payload("x");
+    for _ in 0..FLOOD / 10_000 {
+        let mut flood = redis::pipe();
+        for _ in 0..10_000 {
+            flood
+                .cmd("PUBLISH")
+                .arg("wsroute:hot")
+                .arg(&message)
+                .ignore();
+        }
+        flood.query_async::<()>(&mut publisher).await.unwrap();
+    }
+    node.until("the flood arrives", |s| s.received > 0).await;
+    let _cold = node.subscriber("cold").await;
+    listed(&redis, "wsroute:cold").await;
+    let received = node.broker.stats().received;
+    assert!(
+        received < FLOOD,
+        "SUBSCRIBE went out only after all {received} flooded messages were delivered"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_redis_forbids_does_not_cut_the_node_off_from_the_others() {
+    let redis = RedisServer::start();
+    only_channels_ok(&redis).await;
+    let node = Node::new(builder(&redis.url()));
+    let _secret = node.subscriber("secret").await;
+    let mut ok = node.subscriber("ok").await;
+    listed(&redis, "wsroute:ok").await;
+    let mut other_node = redis.connection().await;
+    redis::cmd("PUBLISH")
+        .arg("wsroute:ok")
+        .arg(payload("still here"))
+        .query_async::<i64>(&mut other_node)
+        .await
+        .unwrap();
+    assert_eq!(ok.recv_text().await, "still here");
+    assert!(redis.channels("wsroute:secret").await.is_empty());
+}
