@@ -59,10 +59,14 @@ async fn session(
     backoff.reset();
     let mut health = tokio::time::interval(options.ping_interval);
     health.tick().await;
+    // One waiter for the whole session, not one registered and dropped
+    // for every message that arrives.
+    let mut change = std::pin::pin!(shared.changed.notified());
     loop {
         tokio::select! {
             biased;
-            () = shared.changed.notified() => {
+            () = &mut change => {
+                change.set(shared.changed.notified());
                 let changed = std::mem::take(&mut shared.wanted().changed);
                 let (mut new, mut unsubscribe) = (Vec::new(), Vec::new());
                 for topic in changed {
