@@ -49,16 +49,26 @@
 //!   was down cannot be counted here; [`Stats::reconnects`] and
 //!   [`Stats::last_outage`] say that, and for how long, it happened —
 //!   also when Redis could not be reached at the start.
-//! - **A node that cannot keep up.** Messages from other nodes wait in
-//!   this node's memory (the Redis client's buffer), not in Redis, until
-//!   delivered, so Redis's `client-output-buffer-limit` does not bound
-//!   them; size a cluster so that each node delivers what it subscribes
-//!   to. Subscribing and unsubscribing never wait behind that backlog.
+//! - **A node that cannot keep up.** Redis hands each node the messages
+//!   of its channels as fast as it can; what this node has not delivered
+//!   yet waits in its memory, not in Redis, up to
+//!   [`Builder::backlog_bytes`] (64 MiB). Beyond that, what arrives is
+//!   dropped until the node catches up, counted in [`Stats::lagged`] and
+//!   logged: at most once, and the node's memory stays bounded. Size a
+//!   cluster so that each node delivers what it subscribes to.
+//!   Subscribing and unsubscribing never wait behind that backlog.
 //! - **Reconnecting.** Each connection is made again with backoff (50 ms
 //!   doubling to 5 s, with jitter), and the subscribed one subscribes
 //!   again to every topic the node needs. A silent peer is noticed by a
 //!   `PING` every 5 s. Each loss and recovery is logged (`tracing`, warn
 //!   and info).
+//!
+//! # Redis
+//!
+//! Redis 6 or newer (or a server that speaks its protocol, RESP3): the
+//! subscribed connection takes messages as RESP3 pushes, which is what
+//! lets the node bound what it holds. A password, a user and a database
+//! go in the URL (`redis://user:password@host:port/db`).
 //!
 //! # Channels
 //!
@@ -70,6 +80,7 @@
 
 #![warn(missing_docs)]
 
+mod backlog;
 mod backoff;
 mod publisher;
 mod stats;
@@ -91,6 +102,7 @@ use wsroute::{Broker, Forward, Inbox, Message};
 pub use redis;
 pub use stats::Stats;
 
+use crate::backlog::Backlog;
 use crate::backoff::Backoff;
 use crate::publisher::Outgoing;
 use crate::stats::Counters;
@@ -113,6 +125,9 @@ pub(crate) struct Shared {
     pub(crate) node: u64,
     pub(crate) options: Options,
     pub(crate) client: redis::Client,
+    /// `client` speaking RESP3, for the subscribed connection.
+    pub(crate) subscriber_client: redis::Client,
+    pub(crate) backlog: Backlog,
     queue: mpsc::Sender<Outgoing>,
     /// Payload bytes in `queue`, bounded by [`Options::queue_bytes`].
     queued_bytes: AtomicUsize,
@@ -128,6 +143,7 @@ pub(crate) struct Options {
     pub(crate) prefix: String,
     pub(crate) queue: usize,
     pub(crate) queue_bytes: usize,
+    pub(crate) backlog_bytes: usize,
     pub(crate) connect_timeout: Duration,
     pub(crate) response_timeout: Duration,
     pub(crate) ping_interval: Duration,
@@ -180,6 +196,7 @@ impl RedisBroker {
                 prefix: "wsroute:".to_owned(),
                 queue: 1 << 16,
                 queue_bytes: 64 << 20,
+                backlog_bytes: 64 << 20,
                 connect_timeout: Duration::from_secs(2),
                 response_timeout: Duration::from_secs(2),
                 ping_interval: Duration::from_secs(5),
@@ -235,6 +252,16 @@ impl Builder {
         self
     }
 
+    /// How many bytes of other nodes' messages may wait in this node to be
+    /// delivered; default 64 MiB. A node that falls further behind drops
+    /// what arrives until it catches up, counts it in [`Stats::lagged`]
+    /// and logs a warning: its memory stays bounded however fast the
+    /// other nodes publish.
+    pub fn backlog_bytes(mut self, bytes: usize) -> Self {
+        self.options.backlog_bytes = bytes;
+        self
+    }
+
     /// How long connecting and each answer may take before the connection
     /// counts as lost; default 2 s each.
     pub fn timeouts(mut self, connect: Duration, response: Duration) -> Self {
@@ -260,13 +287,22 @@ impl Builder {
     /// The broker: its connections open when a `WebSockets` starts it.
     pub fn build(self) -> RedisBroker {
         let (queue, receiver) = mpsc::channel(self.options.queue);
+        let info = self.client.get_connection_info().clone();
+        let resp3 = info
+            .redis_settings()
+            .clone()
+            .set_protocol(redis::ProtocolVersion::RESP3);
+        let subscriber_client = redis::Client::open(info.set_redis_settings(resp3))
+            .expect("the settings of a client that opened are valid");
         let mut hasher = RandomState::new().build_hasher();
         hasher.write_u32(std::process::id());
         RedisBroker {
             shared: Arc::new(Shared {
                 node: hasher.finish(),
+                backlog: Backlog::new(self.options.backlog_bytes),
                 options: self.options,
                 client: self.client,
+                subscriber_client,
                 queue,
                 queued_bytes: AtomicUsize::new(0),
                 receiver: Mutex::new(Some(receiver)),

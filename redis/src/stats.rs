@@ -26,6 +26,10 @@ pub struct Stats {
     pub unconfirmed: u64,
     /// Messages from other nodes delivered to this node's subscribers.
     pub received: u64,
+    /// Messages from other nodes this node dropped unread because it was
+    /// too far behind delivering them (more than
+    /// [`Builder::backlog_bytes`](crate::Builder::backlog_bytes) waiting).
+    pub lagged: u64,
     /// Payloads on our channels that were not from wsroute-redis, or not
     /// valid, and were not delivered.
     pub refused: u64,
@@ -46,6 +50,7 @@ pub(crate) struct Counters {
     pub(crate) dropped: AtomicU64,
     pub(crate) unconfirmed: AtomicU64,
     pub(crate) received: AtomicU64,
+    pub(crate) lagged: AtomicU64,
     pub(crate) refused: AtomicU64,
     pub(crate) reconnects: AtomicU64,
     pub(crate) publisher_up: AtomicBool,
@@ -107,6 +112,7 @@ impl Counters {
             dropped: self.dropped.load(Relaxed),
             unconfirmed: self.unconfirmed.load(Relaxed),
             received: self.received.load(Relaxed),
+            lagged: self.lagged.load(Relaxed),
             refused: self.refused.load(Relaxed),
             reconnects: self.reconnects.load(Relaxed),
             connected: self.publisher_up.load(Relaxed) && self.subscriber_up.load(Relaxed),

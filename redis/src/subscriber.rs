@@ -9,10 +9,11 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
-use futures_util::StreamExt;
+use redis::aio::MultiplexedConnection;
 use redis::{RedisError, RedisResult};
 use wsroute::Inbox;
 
+use crate::backlog::Backlog;
 use crate::stats::Link;
 use crate::{Shared, wire};
 
@@ -39,22 +40,38 @@ pub(crate) async fn run(shared: Arc<Shared>, inbox: Inbox) {
     }
 }
 
+/// Messages delivered in one poll of the task, at most: enough that a
+/// read's worth leaves in one write per subscriber, few enough that the
+/// runtime's other tasks get their turn.
+const BATCH: usize = 128;
+
 /// One connection, until it fails (`Err`) or the node is gone (`Ok`).
 async fn session(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     inbox: &Inbox,
     backoff: &mut crate::backoff::Backoff,
 ) -> RedisResult<()> {
     let options = &shared.options;
-    let pubsub = within(options.connect_timeout, shared.client.get_async_pubsub()).await?;
-    let (mut sink, mut stream) = pubsub.split();
+    // RESP3: messages arrive as pushes, which go to the bounded backlog
+    // (RESP2's subscriber connection queues them without bound).
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(options.connect_timeout))
+        .set_response_timeout(Some(options.response_timeout))
+        .set_push_sender(Backlog::session(shared));
+    let mut conn = within(
+        options.connect_timeout,
+        shared
+            .subscriber_client
+            .get_multiplexed_async_connection_with_config(&config),
+    )
+    .await?;
     let wanted: Vec<String> = {
         let mut wanted = shared.wanted();
         wanted.changed.clear();
         wanted.topics.iter().cloned().collect()
     };
     let mut have = HashSet::new();
-    subscribe(shared, &mut sink, wanted, &mut have).await?;
+    subscribe(shared, &mut conn, wanted, &mut have).await?;
     shared.counters.up(Link::Subscriber);
     backoff.reset();
     let mut health = tokio::time::interval(options.ping_interval);
@@ -77,9 +94,9 @@ async fn session(
                         unsubscribe.push(wire::channel(&options.prefix, &topic));
                     }
                 }
-                subscribe(shared, &mut sink, new, &mut have).await?;
+                subscribe(shared, &mut conn, new, &mut have).await?;
                 for chunk in unsubscribe.chunks(CHUNK) {
-                    within(options.response_timeout, sink.unsubscribe(chunk)).await?;
+                    within(options.response_timeout, conn.unsubscribe(chunk)).await?;
                 }
             }
             _ = health.tick() => {
@@ -87,14 +104,26 @@ async fn session(
                     return Ok(());
                 }
                 // A peer that vanished without a FIN shows up here.
-                within(options.response_timeout, sink.ping::<redis::Value>()).await?;
+                within(
+                    options.response_timeout,
+                    redis::cmd("PING").query_async::<()>(&mut conn),
+                )
+                .await?;
             }
             // Last: while other nodes publish faster than this one
             // delivers, messages are always ready, and the topics this
             // node starts or stops needing must not wait behind them.
-            msg = stream.next() => {
-                let msg = msg.ok_or_else(|| lost("the server closed it"))?;
-                deliver(shared, inbox, &msg);
+            () = shared.backlog.ready() => {
+                let batch = shared.backlog.take(BATCH);
+                for msg in &batch.messages {
+                    deliver(shared, inbox, msg);
+                }
+                if batch.lost {
+                    return Err(lost("the server closed it"));
+                }
+                // Ends the poll: the batch leaves (corked) and the other
+                // branches are looked at again.
+                tokio::task::yield_now().await;
             }
         }
     }
@@ -106,7 +135,7 @@ async fn session(
 /// topic a node may not listen to must not cut it off from all others.
 async fn subscribe(
     shared: &Shared,
-    sink: &mut redis::aio::PubSubSink,
+    conn: &mut MultiplexedConnection,
     topics: Vec<String>,
     have: &mut HashSet<String>,
 ) -> RedisResult<()> {
@@ -116,13 +145,13 @@ async fn subscribe(
             .iter()
             .map(|t| wire::channel(&options.prefix, t))
             .collect();
-        match within(options.response_timeout, sink.subscribe(&channels)).await {
+        match within(options.response_timeout, conn.subscribe(&channels)).await {
             Ok(()) => have.extend(chunk.iter().cloned()),
             // One refused channel fails the whole command: one by one,
             // to find which.
             Err(error) if refused(&error) => {
                 for (topic, channel) in chunk.iter().zip(&channels) {
-                    match within(options.response_timeout, sink.subscribe(channel)).await {
+                    match within(options.response_timeout, conn.subscribe(channel)).await {
                         Ok(()) => {
                             have.insert(topic.clone());
                         }

@@ -270,3 +270,58 @@ async fn a_topic_redis_forbids_does_not_cut_the_node_off_from_the_others() {
     assert_eq!(ok.recv_text().await, "still here");
     assert!(redis.channels("wsroute:secret").await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_falls_behind_drops_and_counts_what_it_cannot_hold() {
+    const FLOOD: u64 = 20_000;
+    let redis = RedisServer::start();
+    let node = Node::new(
+        builder(&redis.url())
+            .timeouts(Duration::from_secs(2), Duration::from_secs(2))
+            .backlog_bytes(256 << 10),
+    );
+    let mut hot = Vec::new();
+    for _ in 0..100 {
+        hot.push(node.subscriber("hot").await);
+    }
+    let mut publisher = redis.connection().await;
+    listed(&redis, "wsroute:hot").await;
+    // 20 MiB that Redis hands over at once, to a node that delivers each
+    // message a hundred times.
+    let message = payload(&"x".repeat(1024));
+    for _ in 0..FLOOD / 5_000 {
+        let mut flood = redis::pipe();
+        for _ in 0..5_000 {
+            flood
+                .cmd("PUBLISH")
+                .arg("wsroute:hot")
+                .arg(&message)
+                .ignore();
+        }
+        flood.query_async::<()>(&mut publisher).await.unwrap();
+    }
+    let stats = node
+        .until("every flooded message is delivered or counted", |s| {
+            s.received + s.lagged == FLOOD
+        })
+        .await;
+    assert!(
+        stats.lagged > 0 && stats.received < FLOOD,
+        "all {} held and delivered: the backlog was not bounded",
+        stats.received
+    );
+    // Caught up, it delivers again as usual.
+    let mut late = node.subscriber("hot").await;
+    redis::cmd("PUBLISH")
+        .arg("wsroute:hot")
+        .arg(payload("after"))
+        .query_async::<i64>(&mut publisher)
+        .await
+        .unwrap();
+    assert_eq!(late.recv_text().await, "after");
+    let after = node
+        .until("it is delivered", |s| s.received > stats.received)
+        .await;
+    assert_eq!(after.lagged, stats.lagged);
+    assert!(after.connected, "{after:?}");
+}
