@@ -12,15 +12,22 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use bytes::Bytes;
 use redis::aio::{AsyncPushSender, SendError};
-use redis::{Msg, PushInfo, PushKind};
+use redis::{PushInfo, PushKind, Value};
 use tokio::sync::Notify;
 
-use crate::Shared;
+use crate::{Shared, wire};
 
-/// What a message costs here beyond its channel and payload: the
-/// client's `Value`s and this queue's slot.
+/// What a message costs here beyond its channel and payload: two
+/// allocations and this queue's slot.
 const OVERHEAD: usize = 96;
+
+/// A message from another node, as Redis sent it.
+pub(crate) struct Received {
+    pub(crate) channel: Vec<u8>,
+    pub(crate) payload: Bytes,
+}
 
 pub(crate) struct Backlog {
     state: Mutex<State>,
@@ -30,7 +37,7 @@ pub(crate) struct Backlog {
 
 #[derive(Default)]
 struct State {
-    messages: VecDeque<(Msg, usize)>,
+    messages: VecDeque<(Received, usize)>,
     bytes: usize,
     /// The connection whose pushes count; a late word from an older one
     /// must not end the current one.
@@ -44,7 +51,7 @@ struct State {
 
 /// What [`Backlog::take`] hands the delivering task.
 pub(crate) struct Batch {
-    pub(crate) messages: Vec<Msg>,
+    pub(crate) messages: Vec<Received>,
     /// The connection is gone and nothing of it is left to deliver.
     pub(crate) lost: bool,
 }
@@ -131,11 +138,22 @@ impl AsyncPushSender for Pusher {
             // Confirmations: their commands have them as answers.
             _ => return Ok(()),
         }
-        let Some(msg) = Msg::from_push_info(info) else {
+        let mut data = info.data.into_iter();
+        let (Some(Value::BulkString(channel)), Some(Value::BulkString(payload))) =
+            (data.next(), data.next())
+        else {
             self.shared.counters.refused.fetch_add(1, Relaxed);
             return Ok(());
         };
-        let cost = msg.get_channel_name().len() + msg.get_payload_bytes().len() + OVERHEAD;
+        // Its subscribers here had it directly: neither held nor counted.
+        if wire::sender(&payload) == Some(self.shared.node) {
+            return Ok(());
+        }
+        let cost = channel.len() + payload.len() + OVERHEAD;
+        let msg = Received {
+            channel,
+            payload: payload.into(),
+        };
         let mut state = backlog.state();
         if state.bytes + cost > backlog.limit {
             let first = !std::mem::replace(&mut state.lagging, true);

@@ -13,7 +13,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{RedisError, RedisResult};
 use wsroute::Inbox;
 
-use crate::backlog::Backlog;
+use crate::backlog::{Backlog, Received};
 use crate::stats::Link;
 use crate::{Shared, wire};
 
@@ -115,7 +115,7 @@ async fn session(
             // node starts or stops needing must not wait behind them.
             () = shared.backlog.ready() => {
                 let batch = shared.backlog.take(BATCH);
-                for msg in &batch.messages {
+                for msg in batch.messages {
                     deliver(shared, inbox, msg);
                 }
                 if batch.lost {
@@ -176,26 +176,23 @@ fn refused(error: &RedisError) -> bool {
     )
 }
 
-fn deliver(shared: &Shared, inbox: &Inbox, msg: &redis::Msg) {
+fn deliver(shared: &Shared, inbox: &Inbox, msg: Received) {
     let counters = &shared.counters;
-    let Some(topic) = wire::topic(&shared.options.prefix, msg.get_channel_name()) else {
+    let topic = std::str::from_utf8(&msg.channel)
+        .ok()
+        .and_then(|channel| wire::topic(&shared.options.prefix, channel));
+    let Some(topic) = topic else {
         counters.refused.fetch_add(1, Relaxed);
         return;
     };
-    match wire::decode(msg.get_payload_bytes()) {
-        // Its subscribers here had it directly.
-        Ok((node, _)) if node == shared.node => {}
+    match wire::decode(msg.payload) {
         Ok((_, message)) => {
             inbox.deliver(topic, &message);
             counters.received.fetch_add(1, Relaxed);
         }
         Err(why) => {
             counters.refused.fetch_add(1, Relaxed);
-            tracing::debug!(
-                ?why,
-                channel = msg.get_channel_name(),
-                "wsroute-redis: payload refused"
-            );
+            tracing::debug!(?why, channel = topic, "wsroute-redis: payload refused");
         }
     }
 }

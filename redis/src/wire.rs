@@ -44,14 +44,19 @@ pub(crate) enum Undeliverable {
     InvalidText,
 }
 
-/// The sending node and the message of a payload.
-pub(crate) fn decode(payload: &[u8]) -> Result<(u64, Message), Undeliverable> {
-    if payload.len() < HEADER {
-        return Err(Undeliverable::Foreign);
-    }
-    let node = u64::from_le_bytes(payload[1..HEADER].try_into().expect("8 bytes"));
-    let body = Bytes::copy_from_slice(&payload[HEADER..]);
-    let message = match payload[0] {
+/// The node that sent `payload`, if it is one of ours.
+pub(crate) fn sender(payload: &[u8]) -> Option<u64> {
+    let node = payload.get(1..HEADER)?;
+    Some(u64::from_le_bytes(node.try_into().expect("8 bytes")))
+}
+
+/// The sending node and the message of a payload; the message shares
+/// the payload's buffer.
+pub(crate) fn decode(payload: Bytes) -> Result<(u64, Message), Undeliverable> {
+    let node = sender(&payload).ok_or(Undeliverable::Foreign)?;
+    let kind = payload[0];
+    let body = payload.slice(HEADER..);
+    let message = match kind {
         TEXT => Message::Text(Utf8Bytes::from_bytes(body).map_err(|_| Undeliverable::InvalidText)?),
         BINARY => Message::Binary(body),
         _ => return Err(Undeliverable::Foreign),
@@ -72,20 +77,25 @@ mod tests {
         ] {
             let payload = encode(0x0102_0304_0506_0708, &message);
             assert_eq!(payload.len(), 9 + message.len());
-            assert_eq!(decode(&payload), Ok((0x0102_0304_0506_0708, message)));
+            assert_eq!(sender(&payload), Some(0x0102_0304_0506_0708));
+            assert_eq!(decode(payload), Ok((0x0102_0304_0506_0708, message)));
         }
     }
 
     #[test]
     fn foreign_or_broken_payloads_are_refused_not_delivered() {
-        assert_eq!(decode(b"hello"), Err(Undeliverable::Foreign));
+        assert_eq!(sender(b"hello"), None);
         assert_eq!(
-            decode(b"plain text from redis-cli"),
+            decode(Bytes::from_static(b"hello")),
+            Err(Undeliverable::Foreign)
+        );
+        assert_eq!(
+            decode(Bytes::from_static(b"plain text from redis-cli")),
             Err(Undeliverable::Foreign)
         );
         let mut bad = encode(1, &Message::from("ok")).to_vec();
         bad.extend_from_slice(&[0xff, 0xfe]);
-        assert_eq!(decode(&bad), Err(Undeliverable::InvalidText));
+        assert_eq!(decode(bad.into()), Err(Undeliverable::InvalidText));
     }
 
     #[test]

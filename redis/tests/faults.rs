@@ -325,3 +325,31 @@ async fn a_node_that_falls_behind_drops_and_counts_what_it_cannot_hold() {
     assert_eq!(after.lagged, stats.lagged);
     assert!(after.connected, "{after:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nodes_own_messages_back_from_redis_are_not_held_or_counted() {
+    let redis = RedisServer::start();
+    // Room for nothing: whatever is held is counted lagged.
+    let node = Node::new(builder(&redis.url()).backlog_bytes(0));
+    let _subscriber = node.subscriber("news").await;
+    listed(&redis, "wsroute:news").await;
+    for i in 0..100 {
+        node.sockets.publish("news", format!("{i}"));
+    }
+    node.until("Redis takes them", |s| s.published == 100).await;
+    // Another node's message after them: once it is counted, every one
+    // of ours has come back.
+    let mut other_node = redis.connection().await;
+    redis::cmd("PUBLISH")
+        .arg("wsroute:news")
+        .arg(payload("from elsewhere"))
+        .query_async::<i64>(&mut other_node)
+        .await
+        .unwrap();
+    let stats = node.until("it arrives", |s| s.lagged > 0).await;
+    assert_eq!(
+        (stats.lagged, stats.received),
+        (1, 0),
+        "the node's own messages took room from other nodes' ones"
+    );
+}
