@@ -762,6 +762,16 @@ impl Connection {
         direct_out
     }
 
+    /// Leaves every topic now: the connection is closing and takes no
+    /// more publishes, so it should not count as a subscriber while its
+    /// close handshake lasts. A subscribe that races this is left by
+    /// [`mark_closed`](Self::mark_closed), when the task ends.
+    pub(crate) fn leave_topics(&self) {
+        let topics = std::mem::take(&mut self.lock().topics);
+        // The registry comes before the queue in the lock order.
+        self.shared.topics.leave(self.shared.id, topics);
+    }
+
     /// Whether a send overflowed the queue under [`SlowConsumer::Close`].
     pub(crate) fn tripped_slow_consumer(&self) -> bool {
         self.lock().slow

@@ -248,9 +248,11 @@ impl WebSockets {
     }
 
     /// How many connections of this node subscribe to `topic`. A
-    /// connection that is closing still counts until its close completes
-    /// (at most the close timeout); publishes skip it meanwhile, counted
-    /// in [`Published::closed`](crate::Published::closed).
+    /// connection leaves its topics as soon as its task starts closing it
+    /// (a close sent or answered), not when the close handshake ends; in
+    /// the moment between a close being asked for and its task running,
+    /// it still counts, and publishes skip it, counted in
+    /// [`Published::closed`](crate::Published::closed).
     pub fn subscribers(&self, topic: &str) -> usize {
         self.inner.topics.read().get(topic).map_or(0, Topic::len)
     }

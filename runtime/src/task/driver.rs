@@ -514,6 +514,11 @@ fn apply_sends(
     });
     traffic.messages_out += direct_messages;
     traffic.bytes_out += direct_bytes;
+    // Closing (a close sent or answered): publishes would only be refused
+    // by the core, so the topics are left now, not when the handshake ends.
+    if !proto.is_open() {
+        conn.leave_topics();
+    }
 }
 
 /// Writes all pending output.
