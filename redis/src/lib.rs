@@ -55,7 +55,11 @@
 //!   [`Builder::backlog_bytes`] (64 MiB). Beyond that, what arrives is
 //!   dropped until the node catches up, counted in [`Stats::lagged`] and
 //!   logged: at most once, and the node's memory stays bounded. Size a
-//!   cluster so that each node delivers what it subscribes to.
+//!   cluster so that each node delivers what it subscribes to. Redis has
+//!   a bound of its own per subscriber (`client-output-buffer-limit
+//!   pubsub`, 32 MB by default): one message larger than that makes Redis
+//!   close the connection instead, which shows as an outage
+//!   ([`Stats::reconnects`]), not in `lagged`.
 //!   Subscribing and unsubscribing never wait behind that backlog.
 //! - **Reconnecting.** Each connection is made again with backoff (50 ms
 //!   doubling to 5 s, with jitter), and the subscribed one subscribes

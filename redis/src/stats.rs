@@ -24,7 +24,10 @@ pub struct Stats {
     /// Messages handed to a connection that broke, or went silent, before
     /// Redis answered for them: other nodes may or may not have got them.
     pub unconfirmed: u64,
-    /// Messages from other nodes delivered to this node's subscribers.
+    /// Messages from other nodes handed to this node's subscribers of
+    /// their topic (to none, if the last one left while the message
+    /// waited). Every message from another node that reached this node
+    /// lands in exactly one of `received`, `lagged` and `refused`.
     pub received: u64,
     /// Messages from other nodes this node dropped unread because it was
     /// too far behind delivering them (more than

@@ -116,7 +116,9 @@ async fn session(
             () = shared.backlog.ready() => {
                 let batch = shared.backlog.take(BATCH);
                 for msg in batch.messages {
-                    deliver(shared, inbox, msg);
+                    if !deliver(shared, inbox, msg) {
+                        return Ok(());
+                    }
                 }
                 if batch.lost {
                     return Err(lost("the server closed it"));
@@ -176,18 +178,21 @@ fn refused(error: &RedisError) -> bool {
     )
 }
 
-fn deliver(shared: &Shared, inbox: &Inbox, msg: Received) {
+/// Hands `msg` to this node's subscribers; `false` once the node is gone.
+fn deliver(shared: &Shared, inbox: &Inbox, msg: Received) -> bool {
     let counters = &shared.counters;
     let topic = std::str::from_utf8(&msg.channel)
         .ok()
         .and_then(|channel| wire::topic(&shared.options.prefix, channel));
     let Some(topic) = topic else {
         counters.refused.fetch_add(1, Relaxed);
-        return;
+        return true;
     };
     match wire::decode(msg.payload) {
         Ok((_, message)) => {
-            inbox.deliver(topic, &message);
+            if inbox.deliver(topic, &message).is_none() {
+                return false;
+            }
             counters.received.fetch_add(1, Relaxed);
         }
         Err(why) => {
@@ -195,6 +200,7 @@ fn deliver(shared: &Shared, inbox: &Inbox, msg: Received) {
             tracing::debug!(?why, channel = topic, "wsroute-redis: payload refused");
         }
     }
+    true
 }
 
 async fn within<T>(

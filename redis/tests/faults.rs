@@ -353,3 +353,31 @@ async fn a_nodes_own_messages_back_from_redis_are_not_held_or_counted() {
         "the node's own messages took room from other nodes' ones"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_over_redis_own_subscriber_limit_costs_a_reconnect_not_the_node() {
+    let redis = RedisServer::start();
+    let node = Node::new(builder(&redis.url()));
+    let mut subscriber = node.subscriber("big").await;
+    listed(&redis, "wsroute:big").await;
+    let mut other_node = redis.connection().await;
+    // Over the 32 MB that Redis lets wait for one subscriber by default.
+    redis::cmd("PUBLISH")
+        .arg("wsroute:big")
+        .arg(payload(&"x".repeat(40 << 20)))
+        .query_async::<i64>(&mut other_node)
+        .await
+        .unwrap();
+    node.until("Redis cuts it off and it is back", |s| {
+        s.reconnects >= 1 && s.connected
+    })
+    .await;
+    listed(&redis, "wsroute:big").await;
+    redis::cmd("PUBLISH")
+        .arg("wsroute:big")
+        .arg(payload("small"))
+        .query_async::<i64>(&mut other_node)
+        .await
+        .unwrap();
+    assert_eq!(subscriber.recv_text().await, "small");
+}
