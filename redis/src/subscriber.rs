@@ -53,10 +53,11 @@ async fn session(
 ) -> RedisResult<()> {
     let options = &shared.options;
     // RESP3: messages arrive as pushes, which go to the bounded backlog
-    // (RESP2's subscriber connection queues them without bound).
+    // (RESP2's subscriber connection queues them without bound). The
+    // client's own timeouts are off: `within` bounds each step.
     let config = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(options.connect_timeout))
-        .set_response_timeout(Some(options.response_timeout))
+        .set_connection_timeout(None)
+        .set_response_timeout(None)
         .set_push_sender(Backlog::session(shared));
     let mut conn = within(
         options.connect_timeout,

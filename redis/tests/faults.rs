@@ -10,6 +10,7 @@ mod redis_server;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, BytesMut};
+use redis::aio::MultiplexedConnection;
 use redis_server::RedisServer;
 use wsroute::test::{TestServer, TestSocket};
 use wsroute::{Config, Connection, Forward, Message, RouterExt, WebSockets};
@@ -111,6 +112,31 @@ fn payload(text: &str) -> Vec<u8> {
     out.put_u64_le(1); // from node 1: not one of this test's
     out.put_slice(text.as_bytes());
     out.to_vec()
+}
+
+/// Another node's publish of `text` to `channel`.
+async fn publish_elsewhere(conn: &mut MultiplexedConnection, channel: &str, text: &str) {
+    redis::cmd("PUBLISH")
+        .arg(channel)
+        .arg(payload(text))
+        .query_async::<i64>(conn)
+        .await
+        .unwrap();
+}
+
+/// Another node's burst: `count` publishes of `text`, pipelined 5000 at
+/// a time, so that Redis takes them faster than a node delivers them.
+async fn flood(conn: &mut MultiplexedConnection, channel: &str, text: &str, count: u64) {
+    let message = payload(text);
+    let mut left = count;
+    while left > 0 {
+        let mut pipe = redis::pipe();
+        for _ in 0..left.min(5_000) {
+            pipe.cmd("PUBLISH").arg(channel).arg(&message).ignore();
+        }
+        pipe.query_async::<()>(conn).await.unwrap();
+        left -= left.min(5_000);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,18 +256,7 @@ async fn a_flood_from_other_nodes_does_not_hold_back_a_new_subscription() {
     listed(&redis, "wsroute:hot").await;
     // Another node's burst: Redis takes it at once, and this node
     // delivers it to its hundred subscribers for seconds.
-    let message = payload("x");
-    for _ in 0..FLOOD / 10_000 {
-        let mut flood = redis::pipe();
-        for _ in 0..10_000 {
-            flood
-                .cmd("PUBLISH")
-                .arg("wsroute:hot")
-                .arg(&message)
-                .ignore();
-        }
-        flood.query_async::<()>(&mut publisher).await.unwrap();
-    }
+    flood(&mut publisher, "wsroute:hot", "x", FLOOD).await;
     node.until("the flood arrives", |s| s.received > 0).await;
     let _cold = node.subscriber("cold").await;
     listed(&redis, "wsroute:cold").await;
@@ -261,12 +276,7 @@ async fn a_topic_redis_forbids_does_not_cut_the_node_off_from_the_others() {
     let mut ok = node.subscriber("ok").await;
     listed(&redis, "wsroute:ok").await;
     let mut other_node = redis.connection().await;
-    redis::cmd("PUBLISH")
-        .arg("wsroute:ok")
-        .arg(payload("still here"))
-        .query_async::<i64>(&mut other_node)
-        .await
-        .unwrap();
+    publish_elsewhere(&mut other_node, "wsroute:ok", "still here").await;
     assert_eq!(ok.recv_text().await, "still here");
     assert!(redis.channels("wsroute:secret").await.is_empty());
 }
@@ -288,18 +298,7 @@ async fn a_node_that_falls_behind_drops_and_counts_what_it_cannot_hold() {
     listed(&redis, "wsroute:hot").await;
     // 20 MiB that Redis hands over at once, to a node that delivers each
     // message a hundred times.
-    let message = payload(&"x".repeat(1024));
-    for _ in 0..FLOOD / 5_000 {
-        let mut flood = redis::pipe();
-        for _ in 0..5_000 {
-            flood
-                .cmd("PUBLISH")
-                .arg("wsroute:hot")
-                .arg(&message)
-                .ignore();
-        }
-        flood.query_async::<()>(&mut publisher).await.unwrap();
-    }
+    flood(&mut publisher, "wsroute:hot", &"x".repeat(1024), FLOOD).await;
     let stats = node
         .until("every flooded message is delivered or counted", |s| {
             s.received + s.lagged == FLOOD
@@ -312,12 +311,7 @@ async fn a_node_that_falls_behind_drops_and_counts_what_it_cannot_hold() {
     );
     // Caught up, it delivers again as usual.
     let mut late = node.subscriber("hot").await;
-    redis::cmd("PUBLISH")
-        .arg("wsroute:hot")
-        .arg(payload("after"))
-        .query_async::<i64>(&mut publisher)
-        .await
-        .unwrap();
+    publish_elsewhere(&mut publisher, "wsroute:hot", "after").await;
     assert_eq!(late.recv_text().await, "after");
     let after = node
         .until("it is delivered", |s| s.received > stats.received)
@@ -340,12 +334,7 @@ async fn a_nodes_own_messages_back_from_redis_are_not_held_or_counted() {
     // Another node's message after them: once it is counted, every one
     // of ours has come back.
     let mut other_node = redis.connection().await;
-    redis::cmd("PUBLISH")
-        .arg("wsroute:news")
-        .arg(payload("from elsewhere"))
-        .query_async::<i64>(&mut other_node)
-        .await
-        .unwrap();
+    publish_elsewhere(&mut other_node, "wsroute:news", "from elsewhere").await;
     let stats = node.until("it arrives", |s| s.lagged > 0).await;
     assert_eq!(
         (stats.lagged, stats.received),
@@ -362,22 +351,12 @@ async fn a_message_over_redis_own_subscriber_limit_costs_a_reconnect_not_the_nod
     listed(&redis, "wsroute:big").await;
     let mut other_node = redis.connection().await;
     // Over the 32 MB that Redis lets wait for one subscriber by default.
-    redis::cmd("PUBLISH")
-        .arg("wsroute:big")
-        .arg(payload(&"x".repeat(40 << 20)))
-        .query_async::<i64>(&mut other_node)
-        .await
-        .unwrap();
+    publish_elsewhere(&mut other_node, "wsroute:big", &"x".repeat(40 << 20)).await;
     node.until("Redis cuts it off and it is back", |s| {
         s.reconnects >= 1 && s.connected
     })
     .await;
     listed(&redis, "wsroute:big").await;
-    redis::cmd("PUBLISH")
-        .arg("wsroute:big")
-        .arg(payload("small"))
-        .query_async::<i64>(&mut other_node)
-        .await
-        .unwrap();
+    publish_elsewhere(&mut other_node, "wsroute:big", "small").await;
     assert_eq!(subscriber.recv_text().await, "small");
 }
