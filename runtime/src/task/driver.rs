@@ -100,193 +100,226 @@ const MAX_READ_PER_WAKE: usize = 1 << 20;
 /// then fills its own TCP window, not the server's memory.
 const MIN_READ_PAUSE: usize = 64 * 1024;
 
+/// A connection's protocol core and timers, built from its [`Settings`]
+/// when the handshake is answered. The outermost future of the
+/// connection's task owns it and [`run`] borrows it, so that it is held
+/// once (see `http::upgrade`'s `connection_task`).
+pub(crate) struct Session {
+    proto: ServerConnection,
+    keepalive: Option<Keepalive>,
+    close_timeout: Duration,
+}
+
+impl Session {
+    pub(crate) fn new(settings: Settings) -> Self {
+        let Settings {
+            max_payload,
+            max_fragments,
+            close_timeout,
+            deflate,
+            keepalive,
+        } = settings;
+        let mut proto = ServerConnection::new(max_payload);
+        proto.set_max_fragments(max_fragments);
+        if let Some((params, config)) = deflate.map(|agreed| *agreed) {
+            proto.enable_deflate(params, &config);
+        }
+        Self {
+            proto,
+            keepalive: keepalive.map(|k| Keepalive::new(k.wheel, k.interval, k.timeout)),
+            close_timeout,
+        }
+    }
+}
+
 /// Runs one upgraded connection to its end, calling `route`'s events.
 /// `early` holds bytes the client sent right behind its handshake, which
 /// the HTTP server had already read.
-pub(crate) async fn run<R, S, T>(
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would hold `io` and `early` twice"
+)]
+pub(crate) fn run<'a, R, S, T>(
     mut io: T,
     early: Bytes,
-    mut route: R,
-    conn: Connection,
-    settings: Settings,
-) where
+    route: &'a mut R,
+    conn: &'a Connection,
+    session: &'a mut Session,
+) -> impl Future<Output = ()> + 'a
+where
     R: Route<S>,
-    T: Transport,
+    T: Transport + 'a,
 {
-    // Taken apart, so the task keeps only what it uses while it waits.
-    let Settings {
-        max_payload,
-        max_fragments,
-        close_timeout,
-        deflate,
-        keepalive,
-    } = settings;
-    let mut proto = ServerConnection::new(max_payload);
-    proto.set_max_fragments(max_fragments);
-    if let Some((params, config)) = deflate.map(|agreed| *agreed) {
-        proto.enable_deflate(params, &config);
-    }
-    let mut held = Held {
-        conn: &conn,
-        inbound: 0,
-        traffic: Box::new(Traffic {
-            flushing: false,
-            opened: std::time::Instant::now(),
-            messages_in: 0,
-            messages_out: 0,
-            bytes_in: 0,
-            bytes_out: 0,
-        }),
-    };
-    let mut keepalive = keepalive.map(|k| Keepalive::new(k.wheel, k.interval, k.timeout));
-    // Only a closing connection needs a timer: boxed on demand, it costs
-    // an open connection nothing.
-    let mut close_deadline: Option<Pin<Box<Sleep>>> = None;
-
-    // The connection's span (see `http::upgrade`) is entered around this
-    // whole task, so these events, and the handlers' own, carry it.
-    tracing::debug!("WebSocket opened");
-    if guarded(route.open(&conn)).await.is_err() {
-        abort_after_panic(&mut proto);
-    }
-    if !early.is_empty() {
-        held.traffic.bytes_in += early.len() as u64;
-        proto.receive(&early);
-        held.charge(&mut proto);
-    }
-    // `early` is a view into the HTTP server's read buffer: let go of it
-    // now, not when the connection ends.
-    drop(early);
-    dispatch(&mut route, &mut held, &mut proto).await;
-
-    let ending = loop {
-        apply_sends(&conn, &mut proto, &mut held.traffic, true);
-        if proto.is_finished() {
-            break Ending::Closed;
+    async move {
+        let Session {
+            proto,
+            keepalive,
+            close_timeout,
+        } = session;
+        if let Some(keepalive) = keepalive.as_mut() {
+            keepalive.start();
         }
-        if !proto.is_open() && close_deadline.is_none() {
-            close_deadline = Some(Box::pin(tokio::time::sleep(close_timeout)));
+        let mut held = Held {
+            conn,
+            inbound: 0,
+            traffic: Traffic {
+                flushing: false,
+                opened: std::time::Instant::now(),
+                messages_in: 0,
+                messages_out: 0,
+                bytes_in: 0,
+                bytes_out: 0,
+            },
+        };
+        // Only a closing connection needs a timer: boxed on demand, it costs
+        // an open connection nothing.
+        let mut close_deadline: Option<Pin<Box<Sleep>>> = None;
+
+        // The connection's span (see `http::upgrade`) is entered around this
+        // whole task, so these events, and the handlers' own, carry it.
+        tracing::debug!("WebSocket opened");
+        if guarded(route.open(conn)).await.is_err() {
+            abort_after_panic(proto);
         }
-        // While our output backs up, the peer is not reading: stop
-        // reading it too, so what it sends waits in its own buffers.
-        // (Worked out each turn rather than kept: the task's size is what
-        // every idle connection costs.)
-        let can_read = proto.output_len() <= conn.limits().max_send_queue.max(MIN_READ_PAUSE);
-        let open = proto.is_open();
+        if !early.is_empty() {
+            held.traffic.bytes_in += early.len() as u64;
+            proto.receive(&early);
+            held.charge(proto);
+        }
+        // `early` is a view into the HTTP server's read buffer: let go of it
+        // now, not when the connection ends.
+        drop(early);
+        dispatch(route, &mut held, proto).await;
 
-        // One poll over every source, so that writing — which a peer that
-        // never reads can stall for ever — never stands between the task
-        // and its shutdown signal, the close timer or the keepalive.
-        let wake = std::future::poll_fn(|cx| {
-            if (proto.output_len() > 0 || held.traffic.flushing)
-                && let Poll::Ready(wrote) =
-                    poll_write_out(&mut io, &mut proto, &mut held.traffic, cx)
-            {
-                return Poll::Ready(Wake::Wrote(wrote));
+        let ending = loop {
+            apply_sends(conn, proto, &mut held.traffic, true);
+            if proto.is_finished() {
+                break Ending::Closed;
             }
-            if can_read && let Poll::Ready(ready) = io.poll_readable(cx) {
-                return Poll::Ready(Wake::Readable(ready));
+            if !proto.is_open() && close_deadline.is_none() {
+                close_deadline = Some(Box::pin(tokio::time::sleep(*close_timeout)));
             }
-            if let Poll::Ready(bits) = conn.poll_signals(cx) {
-                return Poll::Ready(Wake::Signals(bits));
-            }
-            if let Some(sleep) = &mut close_deadline
-                && sleep.as_mut().poll(cx).is_ready()
-            {
-                return Poll::Ready(Wake::CloseTimeout);
-            }
-            if open
-                && let Some(keepalive) = &mut keepalive
-                && let Poll::Ready(due) = keepalive.poll_due(cx)
-            {
-                return Poll::Ready(Wake::Keepalive(due));
-            }
-            Poll::Pending
-        })
-        .await;
-        conn.enter_handlers();
+            // While our output backs up, the peer is not reading: stop
+            // reading it too, so what it sends waits in its own buffers.
+            // (Worked out each turn rather than kept: the task's size is what
+            // every idle connection costs.)
+            let can_read = proto.output_len() <= conn.limits().max_send_queue.max(MIN_READ_PAUSE);
+            let open = proto.is_open();
 
-        match wake {
-            Wake::Wrote(Ok(())) => {}
-            Wake::Wrote(Err(e)) => break Ending::Io(e),
-            Wake::Readable(Ok(())) => {
-                let read = read_available(&mut io, &mut proto, &mut held.traffic);
-                // Frames that arrived before an end of stream or an error
-                // are still handled, in order.
-                proto.process();
-                if let (Some(keepalive), Ok(true)) = (&mut keepalive, &read) {
-                    keepalive.seen();
+            // One poll over every source, so that writing — which a peer that
+            // never reads can stall for ever — never stands between the task
+            // and its shutdown signal, the close timer or the keepalive.
+            let wake = std::future::poll_fn(|cx| {
+                if (proto.output_len() > 0 || held.traffic.flushing)
+                    && let Poll::Ready(wrote) =
+                        poll_write_out(&mut io, proto, &mut held.traffic, cx)
+                {
+                    return Poll::Ready(Wake::Wrote(wrote));
                 }
-                held.charge(&mut proto);
-                dispatch(&mut route, &mut held, &mut proto).await;
-                match read {
-                    Ok(true) => {}
-                    Ok(false) if proto.is_finished() => {}
-                    Ok(false) => {
-                        break Ending::Io(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "the client closed the TCP connection without a close frame",
-                        ));
+                if can_read && let Poll::Ready(ready) = io.poll_readable(cx) {
+                    return Poll::Ready(Wake::Readable(ready));
+                }
+                if let Poll::Ready(bits) = conn.poll_signals(cx) {
+                    return Poll::Ready(Wake::Signals(bits));
+                }
+                if let Some(sleep) = &mut close_deadline
+                    && sleep.as_mut().poll(cx).is_ready()
+                {
+                    return Poll::Ready(Wake::CloseTimeout);
+                }
+                if open
+                    && let Some(keepalive) = keepalive.as_mut()
+                    && let Poll::Ready(due) = keepalive.poll_due(cx)
+                {
+                    return Poll::Ready(Wake::Keepalive(due));
+                }
+                Poll::Pending
+            })
+            .await;
+            conn.enter_handlers();
+
+            match wake {
+                Wake::Wrote(Ok(())) => {}
+                Wake::Wrote(Err(e)) => break Ending::Io(e),
+                Wake::Readable(Ok(())) => {
+                    let read = read_available(&mut io, proto, &mut held.traffic);
+                    // Frames that arrived before an end of stream or an error
+                    // are still handled, in order.
+                    proto.process();
+                    if let (Some(keepalive), Ok(true)) = (keepalive.as_mut(), &read) {
+                        keepalive.seen();
                     }
-                    Err(e) => break Ending::Io(e),
+                    held.charge(proto);
+                    dispatch(route, &mut held, proto).await;
+                    match read {
+                        Ok(true) => {}
+                        Ok(false) if proto.is_finished() => {}
+                        Ok(false) => {
+                            break Ending::Io(io::Error::new(
+                                io::ErrorKind::UnexpectedEof,
+                                "the client closed the TCP connection without a close frame",
+                            ));
+                        }
+                        Err(e) => break Ending::Io(e),
+                    }
                 }
-            }
-            Wake::Readable(Err(e)) => break Ending::Io(e),
-            Wake::Signals(bits) => {
-                // Queued sends are encoded at the top of the loop, but
-                // before a shutdown's close here: they were sent before it,
-                // and a close among them is the one the client gets.
-                if bits & SHUTDOWN != 0 {
-                    apply_sends(&conn, &mut proto, &mut held.traffic, false);
-                    // Fails only if a close is already under way, which is fine.
-                    let _ = proto.close(CloseCode::GOING_AWAY, "server shutting down");
+                Wake::Readable(Err(e)) => break Ending::Io(e),
+                Wake::Signals(bits) => {
+                    // Queued sends are encoded at the top of the loop, but
+                    // before a shutdown's close here: they were sent before it,
+                    // and a close among them is the one the client gets.
+                    if bits & SHUTDOWN != 0 {
+                        apply_sends(conn, proto, &mut held.traffic, false);
+                        // Fails only if a close is already under way, which is fine.
+                        let _ = proto.close(CloseCode::GOING_AWAY, "server shutting down");
+                    }
                 }
-            }
-            Wake::CloseTimeout => break Ending::CloseTimeout,
-            Wake::Keepalive(Due::Ping) => {
-                let _ = proto.send_ping(Bytes::new());
-                if let Some(keepalive) = &mut keepalive {
-                    keepalive.pinged();
+                Wake::CloseTimeout => break Ending::CloseTimeout,
+                Wake::Keepalive(Due::Ping) => {
+                    let _ = proto.send_ping(Bytes::new());
+                    if let Some(keepalive) = keepalive.as_mut() {
+                        keepalive.pinged();
+                    }
                 }
+                Wake::Keepalive(Due::Dead) => break Ending::PeerTimeout,
             }
-            Wake::Keepalive(Due::Dead) => break Ending::PeerTimeout,
-        }
-    };
-    let (direct_messages, direct_bytes) = conn.mark_closed();
-    held.traffic.messages_out += direct_messages;
-    held.traffic.bytes_out += direct_bytes;
-    held.release_inbound();
+        };
+        let (direct_messages, direct_bytes) = conn.mark_closed();
+        held.traffic.messages_out += direct_messages;
+        held.traffic.bytes_out += direct_bytes;
+        held.release_inbound();
 
-    let polite = matches!(ending, Ending::Closed);
-    let err = if conn.tripped_slow_consumer() {
-        Some(Error::new(
-            ErrorKind::SlowConsumer,
-            Some(CloseCode::POLICY_VIOLATION),
-        ))
-    } else {
-        match ending {
-            Ending::Closed => None,
-            Ending::Io(e) => Some(Error::new(ErrorKind::Io(e), None)),
-            Ending::CloseTimeout => {
-                let code = proto.sent_close().and_then(|f| f.code);
-                Some(Error::new(ErrorKind::CloseTimeout, code))
+        let polite = matches!(ending, Ending::Closed);
+        let err = if conn.tripped_slow_consumer() {
+            Some(Error::new(
+                ErrorKind::SlowConsumer,
+                Some(CloseCode::POLICY_VIOLATION),
+            ))
+        } else {
+            match ending {
+                Ending::Closed => None,
+                Ending::Io(e) => Some(Error::new(ErrorKind::Io(e), None)),
+                Ending::CloseTimeout => {
+                    let code = proto.sent_close().and_then(|f| f.code);
+                    Some(Error::new(ErrorKind::CloseTimeout, code))
+                }
+                Ending::PeerTimeout => Some(Error::new(ErrorKind::PeerTimeout, None)),
             }
-            Ending::PeerTimeout => Some(Error::new(ErrorKind::PeerTimeout, None)),
+        };
+        if let Some(err) = err {
+            tracing::debug!(error = %err, "WebSocket error");
+            let _ = guarded(route.error(conn, &err)).await;
         }
-    };
-    if let Some(err) = err {
-        tracing::debug!(error = %err, "WebSocket error");
-        let _ = guarded(route.error(&conn, &err)).await;
-    }
-    let _ = guarded(route.close(&conn, logged_close(&proto, &held.traffic))).await;
+        let _ = guarded(route.close(conn, logged_close(proto, &held.traffic))).await;
 
-    if polite {
-        // Within what is left of the close timeout, if one was running:
-        // shutdown waits for this task, and must not wait twice as long.
-        let deadline =
-            close_deadline.map_or_else(|| Instant::now() + close_timeout, |sleep| sleep.deadline());
-        // Boxed: only a closing connection needs the room this takes.
-        Box::pin(end_tcp(&mut io, &mut proto, &mut held.traffic, deadline)).await;
+        if polite {
+            // Within what is left of the close timeout, if one was running:
+            // shutdown waits for this task, and must not wait twice as long.
+            let deadline = close_deadline
+                .map_or_else(|| Instant::now() + *close_timeout, |sleep| sleep.deadline());
+            // Boxed: only a closing connection needs the room this takes.
+            Box::pin(end_tcp(&mut io, proto, &mut held.traffic, deadline)).await;
+        }
     }
 }
 
@@ -294,14 +327,14 @@ pub(crate) async fn run<R, S, T>(
 /// handle charges outgoing queues to); given back however the task ends,
 /// also if it is dropped.
 ///
-/// It also carries what the connection moved, boxed: the task's size is
-/// what every idle connection costs, and the handlers' calls carry this
-/// one reference for both.
+/// It also carries what the connection moved: the handlers' calls carry
+/// this one reference for both. (Inline: boxed, it was one more heap
+/// block per connection, and the task's allocation had room for it.)
 struct Held<'a> {
     conn: &'a Connection,
     /// Bytes of receive buffers charged.
     inbound: usize,
-    traffic: Box<Traffic>,
+    traffic: Traffic,
 }
 
 impl Held<'_> {
@@ -657,7 +690,15 @@ mod tests {
         let task = tokio::spawn(async move {
             let conn = Connection::new(1, None, None, SendLimits::queue(1 << 20), Arc::default());
             let early = Bytes::from_static(early);
-            run(Buffered::new(server), early, route, conn, settings()).await;
+            let (mut route, mut session) = (route, Session::new(settings()));
+            run(
+                Buffered::new(server),
+                early,
+                &mut route,
+                &conn,
+                &mut session,
+            )
+            .await;
         });
         (client, task)
     }
@@ -711,10 +752,17 @@ mod tests {
     fn the_connection_task_is_small() {
         let (_, server) = tokio::io::duplex(1);
         let conn = Connection::new(1, None, None, SendLimits::queue(1 << 20), Arc::default());
-        let task = run(Buffered::new(server), Bytes::new(), Echo, conn, settings());
+        let (mut route, mut session) = (Echo, Session::new(settings()));
+        let task = run(
+            Buffered::new(server),
+            Bytes::new(),
+            &mut route,
+            &conn,
+            &mut session,
+        );
         let size = std::mem::size_of_val(&task);
         eprintln!("driver future: {size} bytes");
-        assert!(size <= 1024, "driver future is {size} bytes");
+        assert!(size <= 640, "driver future is {size} bytes");
     }
 
     #[tokio::test]

@@ -225,6 +225,14 @@ impl Keepalive {
         }
     }
 
+    /// The connection starts running (its keepalive was made when the
+    /// handshake was answered): the first interval counts from now, read
+    /// from the clock, since the ticker may be idle.
+    pub(crate) fn start(&mut self) {
+        self.last_seen = self.wheel.now_exact();
+        self.pinged_at = NOT_PINGED;
+    }
+
     /// Bytes arrived: the peer is alive.
     pub(crate) fn seen(&mut self) {
         self.last_seen = self.wheel.now();
