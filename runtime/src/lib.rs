@@ -114,10 +114,19 @@
 //!
 //! # Testing
 //!
-//! With the feature `test-util`, [`test::TestServer`] connects to a route
-//! of a `Router` without opening a port, through the same upgrade and
-//! connection task as production; [`test`] has a chat room tested in ten
-//! lines.
+// The module exists only with the feature; without it the paragraph
+// names it in plain text rather than linking nowhere.
+#![cfg_attr(
+    feature = "test-util",
+    doc = "With the feature `test-util`, [`test::TestServer`]"
+)]
+#![cfg_attr(
+    not(feature = "test-util"),
+    doc = "With the feature `test-util`, `test::TestServer`"
+)]
+//! connects to a route of a `Router` without opening a port, through the
+//! same upgrade and connection task as production; the module `test` has
+//! a chat room tested in ten lines.
 //!
 //! # Logging
 //!
@@ -136,7 +145,7 @@
 //!   them to ease debugging.
 //! - `internals` — exposes building blocks of [`proto`] to this crate's
 //!   benchmarks and fuzz targets; not a stable API.
-//! - `test-util` — [`test`]: an in-process test client that connects to a
+//! - `test-util` — the module `test`: an in-process test client that connects to a
 //!   `Router` without opening a port. Enable it for tests:
 //!   `wsroute = { version = "0.1", features = ["test-util"] }` under
 //!   `[dev-dependencies]`.

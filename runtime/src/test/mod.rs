@@ -1,4 +1,4 @@
-//! An in-process test client: connect to a route of a [`Router`] without
+//! An in-process test client: connect to a route of a [`Router`](axum::Router) without
 //! opening a port (feature `test-util`).
 //!
 //! [`TestServer::new`] takes the router as you would serve it;
