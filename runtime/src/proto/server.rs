@@ -473,7 +473,7 @@ impl ServerConnection {
     /// Whether the connection was failed for a protocol error (its
     /// [`Event::Error`] polled).
     pub fn is_failed(&self) -> bool {
-        matches!(self.state, State::Closed(Cause::Failed { .. }))
+        matches!(self.state.cause(), Some(Cause::Failed { .. }))
     }
 
     /// The error that failed the connection, once its event was polled.
@@ -773,11 +773,11 @@ impl ServerConnection {
             reason: String::new(),
         };
         if let Some((sent, peer_started)) = self.leave_ending(echo) {
-            self.state = State::Closed(Cause::Handshake {
+            self.state = State::Closed(Box::new(Cause::Handshake {
                 sent,
                 received,
                 peer_started,
-            });
+            }));
         }
     }
 
@@ -788,11 +788,11 @@ impl ServerConnection {
             reason: error.to_string(),
         };
         if let Some((sent, sent_for_error)) = self.leave_ending(frame) {
-            self.state = State::Closed(Cause::Failed {
+            self.state = State::Closed(Box::new(Cause::Failed {
                 error,
                 sent,
                 sent_for_error,
-            });
+            }));
         }
     }
 
@@ -806,7 +806,7 @@ impl ServerConnection {
             return None;
         };
         Some(match sent.take() {
-            Some(sent) => (sent, false),
+            Some(sent) => (*sent, false),
             None => {
                 let frame = answer();
                 self.queue_close(&frame);

@@ -36,17 +36,21 @@ use super::close::{CloseCode, CloseFrame};
 ///   until then if no close was sent.
 /// - `Closed`: input is ignored, the byte stream being finished or
 ///   untrustworthy; once the output is written the server ends TCP.
+///
+/// What the closing states know is boxed: every connection holds a
+/// `State` for as long as it is open, and only its last moments need the
+/// room (72 bytes inline, 16 boxed; one allocation when it closes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum State {
     Open,
     CloseSent {
-        sent: CloseFrame,
+        sent: Box<CloseFrame>,
     },
     Ending {
         /// Our close frame, if we had sent one before the peer's arrived.
-        sent: Option<CloseFrame>,
+        sent: Option<Box<CloseFrame>>,
     },
-    Closed(Cause),
+    Closed(Box<Cause>),
 }
 
 /// How a connection reached [`State::Closed`]. A close frame was always
@@ -93,10 +97,22 @@ impl State {
     /// when [`may_send`](Self::may_send).
     pub(super) fn close_sent(&mut self, frame: CloseFrame) {
         *self = match std::mem::replace(self, Self::Open) {
-            Self::Open => Self::CloseSent { sent: frame },
-            Self::Ending { sent: None } => Self::Ending { sent: Some(frame) },
+            Self::Open => Self::CloseSent {
+                sent: Box::new(frame),
+            },
+            Self::Ending { sent: None } => Self::Ending {
+                sent: Some(Box::new(frame)),
+            },
             other => other,
         };
+    }
+
+    /// How the connection closed, once it has.
+    pub(super) fn cause(&self) -> Option<&Cause> {
+        match self {
+            Self::Closed(cause) => Some(cause),
+            _ => None,
+        }
     }
 
     /// The close frame this side sent, if any.
@@ -104,22 +120,24 @@ impl State {
         match self {
             Self::Open | Self::Ending { sent: None } => None,
             Self::CloseSent { sent } | Self::Ending { sent: Some(sent) } => Some(sent),
-            Self::Closed(Cause::Handshake { sent, .. } | Cause::Failed { sent, .. }) => Some(sent),
+            Self::Closed(cause) => match &**cause {
+                Cause::Handshake { sent, .. } | Cause::Failed { sent, .. } => Some(sent),
+            },
         }
     }
 
     /// The close frame the peer sent, once its event was polled.
     pub(super) fn received_close(&self) -> Option<&CloseFrame> {
-        match self {
-            Self::Closed(Cause::Handshake { received, .. }) => Some(received),
+        match self.cause() {
+            Some(Cause::Handshake { received, .. }) => Some(received),
             _ => None,
         }
     }
 
     pub(super) fn peer_started_close(&self) -> bool {
         matches!(
-            self,
-            Self::Closed(Cause::Handshake {
+            self.cause(),
+            Some(Cause::Handshake {
                 peer_started: true,
                 ..
             })
@@ -128,21 +146,33 @@ impl State {
 
     /// The error that failed the connection, once its event was polled.
     pub(super) fn error(&self) -> Option<ProtocolError> {
-        match self {
-            Self::Closed(Cause::Failed { error, .. }) => Some(*error),
+        match self.cause() {
+            Some(Cause::Failed { error, .. }) => Some(*error),
             _ => None,
         }
     }
 
     /// The code of the close frame sent because of the failure.
     pub(super) fn error_close_code(&self) -> Option<CloseCode> {
-        match self {
-            Self::Closed(Cause::Failed {
+        match self.cause() {
+            Some(Cause::Failed {
                 sent,
                 sent_for_error: true,
                 ..
             }) => sent.code,
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Every open connection holds one; the close frames it may come to
+    // carry must not cost room before then.
+    #[test]
+    fn an_open_connections_state_is_two_words() {
+        assert_eq!(std::mem::size_of::<State>(), 16);
     }
 }

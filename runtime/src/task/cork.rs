@@ -288,7 +288,17 @@ pin_project_lite::pin_project! {
     pub struct Corked<F> {
         #[pin]
         inner: F,
-        always: bool,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A connection's task, corked: see [`connection_task`]. A type of its
+    /// own rather than a flag in [`Corked`]: the task's cell is allocated
+    /// in steps of 128 bytes, and a flag's 8 bytes with padding took an
+    /// idle connection's into the next step.
+    pub(crate) struct ConnectionTask<F> {
+        #[pin]
+        inner: F,
     }
 }
 
@@ -302,9 +312,17 @@ impl<F: Future> Future for Corked<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        let _cork = enter(*this.always);
-        this.inner.poll(cx)
+        let _cork = enter(true);
+        self.project().inner.poll(cx)
+    }
+}
+
+impl<F: Future> Future for ConnectionTask<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let _cork = enter(false);
+        self.project().inner.poll(cx)
     }
 }
 
@@ -329,19 +347,13 @@ impl<F: Future> Future for Corked<F> {
 /// # }
 /// ```
 pub fn corked<F: Future>(future: F) -> Corked<F> {
-    Corked {
-        inner: future,
-        always: true,
-    }
+    Corked { inner: future }
 }
 
 /// A connection's task, corked: its poll's first publish is written
 /// through unless more events wait behind it (see [`more_to_come`]).
-pub(crate) fn connection_task<F: Future>(task: F) -> Corked<F> {
-    Corked {
-        inner: task,
-        always: false,
-    }
+pub(crate) fn connection_task<F: Future>(task: F) -> ConnectionTask<F> {
+    ConnectionTask { inner: task }
 }
 
 #[cfg(test)]
