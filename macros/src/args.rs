@@ -11,13 +11,14 @@ use syn::{
 };
 
 use crate::errors::Errors;
-use crate::suggest;
+use crate::{path, suggest};
 
+// The keys kept in `RouteArgs` for their span. Keys are matched on the
+// unraw'd name rather than parsed as these keywords, which would not see
+// `r#origins` as `origins`.
 mod kw {
     syn::custom_keyword!(max_payload);
     syn::custom_keyword!(origins);
-    syn::custom_keyword!(state);
-    syn::custom_keyword!(compression);
 }
 
 /// The keys accepted after the path, for suggestions.
@@ -69,7 +70,22 @@ fn parse_args(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<Rou
     // `(max_payload = 1)`: the path is missing, and the first key needs no
     // comma before it.
     let mut first = input.peek(Ident::peek_any) && input.peek2(Token![=]);
-    let path = if first {
+    let path = if first && input.fork().call(Ident::parse_any)?.unraw() == "path" {
+        // `path = "/ws"`, as other attributes spell it: one error, and the
+        // path is read as such.
+        let key = input.call(Ident::parse_any)?;
+        input.parse::<Token![=]>()?;
+        let value = match input.parse::<LitStr>() {
+            Ok(path) => quote::ToTokens::to_token_stream(&path).to_string(),
+            Err(_) => "\"/ws\"".to_owned(),
+        };
+        skip_argument(input);
+        let message =
+            format!("write the path first, without `path =`: `#[websocket_route({value})]`");
+        errors.push(Error::new(key.span(), message));
+        first = false;
+        None
+    } else if first {
         errors.push(Error::new(
             input.span(),
             "missing route path: write it first, `#[websocket_route(\"/ws\", ...)]`",
@@ -96,9 +112,21 @@ fn parse_args(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<Rou
         }
         first = false;
 
-        let lookahead = input.lookahead1();
-        if lookahead.peek(kw::max_payload) {
-            let key: kw::max_payload = input.parse()?;
+        if !input.peek(Ident::peek_any) {
+            return Err(input.error(
+                "expected an argument: `max_payload = <bytes>`, `origins = [...]`, `state = AppState` or `compression = false`",
+            ));
+        }
+        // Matched on the unraw'd name, so `r#state` is `state`.
+        let key = input.call(Ident::parse_any)?;
+        let name = key.unraw().to_string();
+        if KEYS.contains(&name.as_str()) && !has_value(input) {
+            errors.push(missing_value(&key, &name));
+            skip_argument(input);
+            continue;
+        }
+        if name == "max_payload" {
+            let key = kw::max_payload { span: key.span() };
             input.parse::<Token![=]>()?;
             let value: Expr = input.parse()?;
             if seen_max_payload {
@@ -107,8 +135,8 @@ fn parse_args(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<Rou
                 max_payload = Some(MaxPayload { key, bytes });
             }
             seen_max_payload = true;
-        } else if lookahead.peek(kw::origins) {
-            let key: kw::origins = input.parse()?;
+        } else if name == "origins" {
+            let key = kw::origins { span: key.span() };
             input.parse::<Token![=]>()?;
             let value: Expr = input.parse()?;
             if seen_origins {
@@ -117,35 +145,30 @@ fn parse_args(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<Rou
                 origins = Some(OriginList { key, origins: list });
             }
             seen_origins = true;
-        } else if lookahead.peek(kw::state) {
-            let key: kw::state = input.parse()?;
+        } else if name == "state" {
             input.parse::<Token![=]>()?;
             let value = state_type(input);
             if seen_state {
-                errors.push(Error::new(key.span, "`state` given twice"));
+                errors.push(Error::new(key.span(), "`state` given twice"));
             } else if let Some(ty) = errors.take(value) {
                 state = Some(ty);
             }
             seen_state = true;
-        } else if lookahead.peek(kw::compression) {
-            let key: kw::compression = input.parse()?;
+        } else if name == "compression" {
             input.parse::<Token![=]>()?;
             let value: Expr = input.parse()?;
             if seen_compression {
-                errors.push(Error::new(key.span, "`compression` given twice"));
+                errors.push(Error::new(key.span(), "`compression` given twice"));
             } else if let Some(on) = errors.take(compression_switch(&value)) {
                 compression = Some(on);
             }
             seen_compression = true;
-        } else if input.peek(Ident::peek_any) {
-            let key = input.call(Ident::parse_any)?;
+        } else {
             if input.peek(Token![=]) {
                 input.parse::<Token![=]>()?;
                 input.parse::<Expr>()?;
             }
             errors.push(unknown_key(&key));
-        } else {
-            return Err(lookahead.error());
         }
     }
     Ok(path.map(|path| RouteArgs {
@@ -155,6 +178,39 @@ fn parse_args(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<Rou
         state,
         compression,
     }))
+}
+
+/// `= value` follows the key.
+fn has_value(input: ParseStream) -> bool {
+    input.peek(Token![=]) && !input.peek2(Token![,]) && {
+        let fork = input.fork();
+        fork.parse::<Token![=]>().is_ok() && !fork.is_empty()
+    }
+}
+
+/// `max_payload` alone, or `max_payload =`: said on the key, with a value.
+fn missing_value(key: &Ident, name: &str) -> Error {
+    let example = match name {
+        "max_payload" => "max_payload = 65536",
+        "origins" => "origins = [\"https://app.example.com\"]",
+        "state" => "state = AppState",
+        _ => "compression = false",
+    };
+    Error::new(key.span(), format!("`{name}` needs a value: `{example}`"))
+}
+
+/// Skips to the comma ending the argument, to report the ones after it.
+fn skip_argument(input: ParseStream) {
+    let _ = input.step(|cursor| {
+        let mut rest = *cursor;
+        while let Some((tree, next)) = rest.token_tree() {
+            if matches!(&tree, proc_macro2::TokenTree::Punct(p) if p.as_char() == ',') {
+                break;
+            }
+            rest = next;
+        }
+        Ok(((), rest))
+    });
 }
 
 /// `compression = true | false`, and nothing else.
@@ -175,7 +231,7 @@ fn compression_switch(value: &Expr) -> syn::Result<LitBool> {
 fn parse_path(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<LitStr>> {
     if input.peek(LitStr) {
         let path: LitStr = input.parse()?;
-        return Ok(errors.take(check_path(&path).map(|()| path)));
+        return Ok(errors.take(path::check(&path).map(|()| path)));
     }
     let expr: Expr = input.parse()?;
     errors.push(Error::new_spanned(
@@ -183,34 +239,6 @@ fn parse_path(input: ParseStream, errors: &mut Errors) -> syn::Result<Option<Lit
         "the route path must be a string literal, e.g. `\"/ws\"` (constants cannot be used here)",
     ));
     Ok(None)
-}
-
-fn check_path(path: &LitStr) -> syn::Result<()> {
-    let value = path.value();
-    if !value.starts_with('/') {
-        let message = format!("route path must start with `/`: write `\"/{value}\"`");
-        return Err(Error::new(path.span(), message));
-    }
-    // axum 0.8 panics at startup on the 0.7 syntax; say it at compile time.
-    if value
-        .split('/')
-        .any(|s| s.starts_with(':') || s.starts_with('*'))
-    {
-        let fixed: Vec<String> = value
-            .split('/')
-            .map(|segment| match segment.strip_prefix(':') {
-                Some(name) => format!("{{{name}}}"),
-                None if segment.starts_with('*') => format!("{{{segment}}}"),
-                None => segment.to_owned(),
-            })
-            .collect();
-        let message = format!(
-            "path parameters are written in braces: write `\"{}\"`",
-            fixed.join("/")
-        );
-        return Err(Error::new(path.span(), message));
-    }
-    Ok(())
 }
 
 fn max_payload_bytes(value: &Expr) -> syn::Result<u64> {
@@ -435,6 +463,40 @@ mod tests {
             error_of(quote!("/rooms/:id/*rest")),
             "path parameters are written in braces: write `\"/rooms/{id}/{*rest}\"`"
         );
+        assert!(error_of(quote!("/files/*")).ends_with("`\"/files/{*rest}\"`"));
+        assert!(error_of(quote!("/files/*rest/x")).ends_with("`\"/files/{*rest}\"`"));
+    }
+
+    #[test]
+    fn explains_captures_axum_refuses() {
+        for (bad, fix) in [
+            ("/rooms/{id", "/rooms/{id}"),
+            ("/rooms/{id/messages", "/rooms/{id}/messages"),
+            ("/rooms/id}", "/rooms/{id}"),
+            ("/rooms/{}", "/rooms/{id}"),
+            ("/files/{*}", "/files/{*rest}"),
+            ("/files/{*rest}/x", "/files/{*rest}"),
+            ("/files/{a*b}", "/files/{ab}"),
+            ("/files/{name}.json", "/files/{name}"),
+            ("/{a}{b}", "/{a}"),
+            ("/{é", "/{é}"),
+        ] {
+            let error = error_of(quote!(#bad));
+            assert!(
+                error.contains(&format!("write `\"{fix}\"`")),
+                "{bad}: {error}"
+            );
+        }
+        // Valid in axum 0.8: escaped braces, a prefix before a capture.
+        for good in [
+            "/{{literal}}",
+            "/a/{{/{id}",
+            "/file-{name}",
+            "/{*rest}",
+            "/{id}/x",
+        ] {
+            assert!(parse(quote!(#good)).is_ok(), "{good}");
+        }
     }
 
     #[test]
@@ -532,6 +594,32 @@ mod tests {
         // The value of a bad `state` is skipped: the next mistake is found.
         let all = error_of(quote!("/", state = 1 + 2, max_payload = 0));
         assert_eq!(all.matches(" | ").count(), 1, "{all}");
+    }
+
+    #[test]
+    fn explains_keys_without_values_and_path_as_a_key() {
+        assert_eq!(
+            error_of(quote!(path = "/ws")),
+            "write the path first, without `path =`: `#[websocket_route(\"/ws\")]`"
+        );
+        assert_eq!(
+            error_of(quote!("/ws", max_payload)),
+            "`max_payload` needs a value: `max_payload = 65536`"
+        );
+        assert_eq!(
+            error_of(quote!("/ws", compression =, max_payload = 0))
+                .split(" | ")
+                .count(),
+            2
+        );
+        assert!(error_of(quote!("/ws", origins =)).starts_with("`origins` needs a value"));
+    }
+
+    #[test]
+    fn takes_raw_keys_as_keys() {
+        let args = parse(quote!("/", r#max_payload = 5, r#state = App)).unwrap();
+        assert_eq!(args.max_payload.unwrap().bytes, 5);
+        assert!(args.state.is_some());
     }
 
     #[test]

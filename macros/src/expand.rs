@@ -89,10 +89,25 @@ pub(crate) fn send_bound() -> TokenStream {
     quote!(for<'__a> Self: ::wsroute::__private::Send)
 }
 
-/// `X` in `State<X>` (however the path to `State` is written).
+/// `X` in axum's `State<X>`, written `State<X>` or `axum::extract::State<X>`
+/// (wsroute does not re-export it). Any other path ending in `State` is
+/// the user's own extractor (`my::State<u32>`), extracted as any other.
 fn state_extractor(ty: &Type) -> Option<&Type> {
     let Type::Path(path) = ty else { return None };
-    let last = path.path.segments.last()?;
+    if path.qself.is_some() {
+        return None;
+    }
+    let segments: Vec<_> = path.path.segments.iter().collect();
+    let (last, prefix) = segments.split_last()?;
+    let names: Vec<String> = prefix.iter().map(|s| s.ident.to_string()).collect();
+    let axums = match &names[..] {
+        [] => path.path.leading_colon.is_none(),
+        [krate, module] => krate == "axum" && module == "extract",
+        _ => false,
+    };
+    if !axums || prefix.iter().any(|s| !s.arguments.is_none()) {
+        return None;
+    }
     let PathArguments::AngleBracketed(args) = &last.arguments else {
         return None;
     };
@@ -132,15 +147,18 @@ fn route_impl(args: &RouteArgs, route: &RouteImpl) -> TokenStream {
         None => quote!(::core::option::Option::None),
     };
     let accept = accept(route, &state);
-    let open = route.handler(Event::Open).map(open);
-    let message = route
-        .handler(Event::Message)
-        .map(|m| message(m, route.handler(Event::Error), &state));
-    let error = route.handler(Event::Error).map(error);
-    let close = route.handler(Event::Close).map(close);
+    let has_error = route.handler(Event::Error).is_some();
+    let open = forwards(route, Event::Open, open);
+    let message = forwards(route, Event::Message, |m| message(m, has_error, &state));
+    let error = forwards(route, Event::Error, error);
+    let close = forwards(route, Event::Close, close);
     let state_is_send = state_is_send(self_ty);
+    let shadows = shadow_locals(route);
     quote! {
         #item
+
+        const _: () = {
+        #shadows
 
         #[automatically_derived]
         impl #generics ::wsroute::__private::Route<#state> for #self_ty
@@ -159,6 +177,7 @@ fn route_impl(args: &RouteArgs, route: &RouteImpl) -> TokenStream {
             #error
             #close
         }
+        };
 
         #state_is_send
     }
@@ -184,55 +203,126 @@ fn state_is_send(self_ty: &Type) -> TokenStream {
     }
 }
 
-/// Runs each argument's extractor in order, then the user's `accept`.
+/// The macro's own names, resolved where the macro writes them: a user's
+/// item of the same name (`const __conn: u8`) cannot capture them.
+fn local(name: &str) -> Ident {
+    Ident::new(name, Span::mixed_site())
+}
+
+/// Hygiene does not stop a binding from being read as a constant or unit
+/// struct of the same name in scope (E0530): a user's `const __conn: u8`
+/// would turn the generated `__conn: &Connection` into a pattern. Functions
+/// of those names, declared around the impl, hide any such item from it.
+fn shadow_locals(route: &RouteImpl) -> TokenStream {
+    let extracted = route
+        .handlers(Event::Accept)
+        .iter()
+        .map(|accept| accept.params().count())
+        .max()
+        .unwrap_or(0);
+    let names = LOCALS
+        .iter()
+        .map(|name| local(name))
+        .chain((0..extracted).map(|i| local(&format!("__arg{i}"))));
+    quote! {
+        #(
+            #[allow(dead_code, non_snake_case)]
+            fn #names() {}
+        )*
+    }
+}
+
+/// The macro's locals other than the extracted arguments `__arg0`, ….
+const LOCALS: &[&str] = &[
+    "__request",
+    "__state",
+    "__value",
+    "__rejection",
+    CONN,
+    "__msg",
+    "__error",
+    "__reason",
+    "__arg",
+];
+
+/// Each method of `event`, forwarded, under the method's own `cfg`: a
+/// method compiled out leaves the trait's default, as if it were absent,
+/// instead of a forward to a method that does not exist (which would
+/// find the trait's own and recurse).
+fn forwards(
+    route: &RouteImpl,
+    event: Event,
+    forward: impl Fn(&Method) -> TokenStream,
+) -> TokenStream {
+    route
+        .handlers(event)
+        .into_iter()
+        .map(|method| {
+            let cfg = method.cfg.as_ref().map(|p| quote!(#[cfg(#p)]));
+            let forward = forward(method);
+            quote!(#cfg #forward)
+        })
+        .collect()
+}
+
+/// Runs each argument's extractor in order, then the user's `accept`; or,
+/// without one (or with each compiled out), `Self::default()`.
 fn accept(route: &RouteImpl, state: &TokenStream) -> TokenStream {
-    let body = match route.handler(Event::Accept) {
-        Some(accept) => {
-            let (names, extractions): (Vec<_>, Vec<_>) = accept
-                .params()
-                .enumerate()
-                .map(|(i, param)| {
-                    let name = Ident::new(&format!("__arg{i}"), Span::call_site());
-                    (name.clone(), extraction(&name, &param.ty, state))
-                })
-                .unzip();
-            let call = forward(accept, false, &names);
-            // Spanned at the return type: if it is not an outcome, E0277
-            // underlines it.
-            let outcome = match &accept.sig.output {
-                ReturnType::Type(_, ty) => quote_spanned! {ty.span()=>
-                    <#ty as ::wsroute::__private::AcceptOutcome<Self>>::into_outcome(#call)
-                },
-                // `validate` refuses an `accept` without a return type.
-                ReturnType::Default => quote!(#call),
-            };
-            // Spanned at `accept` for the reason given at `body`.
-            let output = quote_spanned! {accept.sig.ident.span()=>
-                -> ::core::result::Result<Self, ::wsroute::__private::Response>
-            };
-            return quote! {
-                async fn accept(
-                    __request: &mut ::wsroute::__private::Parts,
-                    __state: &#state,
-                ) #output {
-                    #(#extractions)*
-                    #outcome
-                }
-            };
-        }
-        None => {
-            let self_ty = &route.item.self_ty;
-            quote_spanned! {self_ty.span()=>
-                ::core::result::Result::Ok(<Self as ::core::default::Default>::default())
+    let request = local("__request");
+    let state_arg = local("__state");
+    let accepts = forwards(route, Event::Accept, |accept| {
+        let (names, extractions): (Vec<_>, Vec<_>) = accept
+            .params()
+            .enumerate()
+            .map(|(i, param)| {
+                let name = local(&format!("__arg{i}"));
+                (name.clone(), extraction(&name, &param.ty, state))
+            })
+            .unzip();
+        let call = forward(accept, false, &names);
+        // Spanned at the return type: if it is not an outcome, E0277
+        // underlines it.
+        let outcome = match &accept.sig.output {
+            ReturnType::Type(_, ty) => quote_spanned! {ty.span()=>
+                <#ty as ::wsroute::__private::AcceptOutcome<Self>>::into_outcome(#call)
+            },
+            // `validate` refuses an `accept` without a return type.
+            ReturnType::Default => quote!(#call),
+        };
+        // Spanned at `accept` for the reason given at `body`.
+        let output = quote_spanned! {accept.sig.ident.span()=>
+            -> ::core::result::Result<Self, ::wsroute::__private::Response>
+        };
+        quote! {
+            async fn accept(
+                #request: &mut ::wsroute::__private::Parts,
+                #state_arg: &#state,
+            ) #output {
+                #(#extractions)*
+                #outcome
             }
         }
+    });
+    let handlers = route.handlers(Event::Accept);
+    let conditions: Option<Vec<&TokenStream>> = handlers.iter().map(|m| m.cfg.as_ref()).collect();
+    let default_cfg = match conditions {
+        Some(conditions) if conditions.is_empty() => None,
+        Some(conditions) => Some(quote!(#[cfg(not(any(#(#conditions),*)))])),
+        // One `accept` is always there: no default.
+        None => return accepts,
+    };
+    let self_ty = &route.item.self_ty;
+    let default = quote_spanned! {self_ty.span()=>
+        ::core::result::Result::Ok(<Self as ::core::default::Default>::default())
     };
     quote! {
+        #accepts
+        #default_cfg
         async fn accept(
-            __request: &mut ::wsroute::__private::Parts,
-            __state: &#state,
+            _: &mut ::wsroute::__private::Parts,
+            _: &#state,
         ) -> ::core::result::Result<Self, ::wsroute::__private::Response> {
-            #body
+            #default
         }
     }
 }
@@ -244,28 +334,33 @@ fn accept(route: &RouteImpl, state: &TokenStream) -> TokenStream {
 /// missing `Clone` is reported as such. Anything else is extracted through
 /// axum's `FromRequestParts`, named directly so rustc's notes name it.
 fn extraction(name: &Ident, ty: &Type, state: &TokenStream) -> TokenStream {
+    // Shown at the type, so rustc's "required by this call" is there.
+    let at_ty = |name: &str| Ident::new(name, Span::mixed_site().located_at(ty.span()));
+    let (request, state_arg) = (at_ty("__request"), at_ty("__state"));
     if let Some(sub) = state_extractor(ty) {
         let value = if sub.to_token_stream().to_string() == state.to_string() {
-            quote_spanned!(ty.span()=> ::core::clone::Clone::clone(__state))
+            quote_spanned!(ty.span()=> <#sub as ::core::clone::Clone>::clone(#state_arg))
         } else {
             quote_spanned! {ty.span()=>
-                <#sub as ::wsroute::__private::SubState<#state>>::from_state(__state)
+                <#sub as ::wsroute::__private::SubState<#state>>::from_state(#state_arg)
             }
         };
         return quote!(let #name = ::wsroute::__private::State(#value););
     }
     let extract = quote_spanned! {ty.span()=>
         <#ty as ::wsroute::__private::FromRequestParts<#state>>::from_request_parts(
-            __request, __state,
+            #request, #state_arg,
         )
         .await
     };
+    let value = local("__value");
+    let rejection = local("__rejection");
     quote! {
         let #name = match #extract {
-            ::core::result::Result::Ok(value) => value,
-            ::core::result::Result::Err(rejection) => {
+            ::core::result::Result::Ok(#value) => #value,
+            ::core::result::Result::Err(#rejection) => {
                 return ::core::result::Result::Err(
-                    ::wsroute::__private::IntoResponse::into_response(rejection),
+                    ::wsroute::__private::IntoResponse::into_response(#rejection),
                 );
             }
         };
@@ -282,17 +377,21 @@ fn body(method: &Method, statements: TokenStream) -> TokenStream {
 fn open(open: &Method) -> TokenStream {
     let call = forward(open, true, &user_args(open, &[CONN]));
     let body = body(open, call);
+    let conn = local(CONN);
     quote! {
-        async fn open(&mut self, __conn: &::wsroute::__private::Connection) #body
+        async fn open(&mut self, #conn: &::wsroute::__private::Connection) #body
     }
 }
 
 /// Converts the message to the user's type; one that does not convert goes
 /// to this route's `error` event (a no-op without one).
-fn message(message: &Method, error: Option<&Method>, state: &TokenStream) -> TokenStream {
+fn message(message: &Method, has_error: bool, state: &TokenStream) -> TokenStream {
+    let conn = local(CONN);
+    let msg = local("__msg");
+    let error = local("__error");
     let mut args = user_args(message, &[CONN]);
     // Already of the user's type: `from_message` converted it.
-    args.push(quote!(__msg));
+    args.push(quote!(#msg));
     let call = forward(message, true, &args);
     let msg_ty = message
         .params()
@@ -300,24 +399,25 @@ fn message(message: &Method, error: Option<&Method>, state: &TokenStream) -> Tok
         .map(|p| &*p.ty)
         .expect("checked: `message` has two parameters");
     let convert = quote_spanned! {msg_ty.span()=>
-        <#msg_ty as ::wsroute::__private::FromMessage>::from_message(__msg)
+        <#msg_ty as ::wsroute::__private::FromMessage>::from_message(#msg)
     };
     // The trait's `error`, whose future is declared `Send`: an `error`
     // event whose future is not `Send` is then reported once, on `error`,
-    // and not again on `message`.
-    let on_error = match error {
-        Some(_) => quote! {
-            ::core::result::Result::Err(ref __error) => {
-                <Self as ::wsroute::__private::Route<#state>>::error(self, __conn, __error).await
+    // and not again on `message`. It is also the default when `error` is
+    // compiled out.
+    let on_error = match has_error {
+        true => quote! {
+            ::core::result::Result::Err(ref #error) => {
+                <Self as ::wsroute::__private::Route<#state>>::error(self, #conn, #error).await
             }
         },
-        None => quote!(::core::result::Result::Err(_) => {}),
+        false => quote!(::core::result::Result::Err(_) => {}),
     };
     let body = body(
         message,
         quote! {
             match #convert {
-                ::core::result::Result::Ok(__msg) => #call,
+                ::core::result::Result::Ok(#msg) => #call,
                 #on_error
             }
         },
@@ -325,8 +425,8 @@ fn message(message: &Method, error: Option<&Method>, state: &TokenStream) -> Tok
     quote! {
         async fn message(
             &mut self,
-            __conn: &::wsroute::__private::Connection,
-            __msg: ::wsroute::__private::Message,
+            #conn: &::wsroute::__private::Connection,
+            #msg: ::wsroute::__private::Message,
         ) #body
     }
 }
@@ -334,11 +434,12 @@ fn message(message: &Method, error: Option<&Method>, state: &TokenStream) -> Tok
 fn error(error: &Method) -> TokenStream {
     let call = forward(error, true, &user_args(error, &[CONN, "__error"]));
     let body = body(error, call);
+    let (conn, err) = (local(CONN), local("__error"));
     quote! {
         async fn error(
             &mut self,
-            __conn: &::wsroute::__private::Connection,
-            __error: &::wsroute::__private::Error,
+            #conn: &::wsroute::__private::Connection,
+            #err: &::wsroute::__private::Error,
         ) #body
     }
 }
@@ -346,11 +447,12 @@ fn error(error: &Method) -> TokenStream {
 fn close(close: &Method) -> TokenStream {
     let call = forward(close, true, &user_args(close, &[CONN, "__reason"]));
     let body = body(close, call);
+    let (conn, reason) = (local(CONN), local("__reason"));
     quote! {
         async fn close(
             &mut self,
-            __conn: &::wsroute::__private::Connection,
-            __reason: ::wsroute::__private::CloseReason,
+            #conn: &::wsroute::__private::Connection,
+            #reason: ::wsroute::__private::CloseReason,
         ) #body
     }
 }
@@ -366,11 +468,12 @@ fn user_args(method: &Method, names: &[&str]) -> Vec<TokenStream> {
         .map(|(name, param)| {
             let ty = &param.ty;
             // Shown at the type, resolved where the macro defines it.
-            let name = Ident::new(name, Span::call_site().located_at(ty.span()));
+            let name = Ident::new(name, Span::mixed_site().located_at(ty.span()));
+            let arg = Ident::new("__arg", Span::mixed_site().located_at(ty.span()));
             quote_spanned! {ty.span()=>
                 {
-                    let __arg: #ty = #name;
-                    __arg
+                    let #arg: #ty = #name;
+                    #arg
                 }
             }
         })
@@ -443,7 +546,7 @@ mod tests {
             "{out}"
         );
         assert!(
-            out.contains("State (:: core :: clone :: Clone :: clone (__state))"),
+            out.contains("State (< App as :: core :: clone :: Clone > :: clone (__state))"),
             "{out}"
         );
     }

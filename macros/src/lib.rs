@@ -14,6 +14,7 @@ mod errors;
 mod expand;
 mod fallback;
 mod model;
+mod path;
 mod suggest;
 mod validate;
 
@@ -98,7 +99,9 @@ use proc_macro::TokenStream;
 ///
 /// # Events
 ///
-/// Every method is optional, and may be `async fn` or plain `fn`; events
+/// Every method is optional, and may be `async fn` or plain `fn`, and may
+/// be under `#[cfg(..)]` (one compiled out is as if absent; two under
+/// exclusive `cfg`s are alternatives); events
 /// other than `accept` take `&mut self` or `&self`. The block holds events
 /// only: put helper methods in a separate `impl` block.
 ///
@@ -170,7 +173,9 @@ use proc_macro::TokenStream;
 /// # let _ = app;
 /// ```
 ///
-/// Without `state`, if an argument of `accept` is `State<X>`, the route is
+/// Without `state`, if an argument of `accept` is axum's `State<X>` (written
+/// `State<X>` or `axum::extract::State<X>`; another path ending in `State`
+/// is an ordinary extractor), the route is
 /// a `Route<X>`, to mount on a `Router<X>` (axum-macros' `debug_handler`
 /// infers the state the same way); otherwise it is a `Route<S>` for every
 /// router state `S`. So a route taking `State<Db>` cannot be mounted on a

@@ -2,8 +2,13 @@
 //! methods are the route's events.
 
 use proc_macro2::TokenStream;
-use quote::ToTokens;
-use syn::{Error, FnArg, ImplItem, Item, ItemImpl, PatType, Receiver, Signature, Type};
+use quote::{ToTokens, quote};
+use syn::ext::IdentExt;
+use syn::punctuated::Punctuated;
+use syn::{
+    Attribute, Error, FnArg, ImplItem, Item, ItemImpl, Meta, PatType, Receiver, Signature, Token,
+    Type,
+};
 
 /// One of Crow's five events, in the order a connection meets them.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -75,6 +80,10 @@ pub(crate) struct RouteImpl {
 pub(crate) struct Method {
     pub(crate) event: Option<Event>,
     pub(crate) sig: Signature,
+    /// When the method exists: its `#[cfg]`s and `#[cfg_attr(.., cfg(..))]`s
+    /// as one predicate, `None` if it always does. Everything generated
+    /// for the method carries it, so a method compiled out is absent.
+    pub(crate) cfg: Option<TokenStream>,
 }
 
 impl RouteImpl {
@@ -113,8 +122,9 @@ impl RouteImpl {
             .iter()
             .filter_map(|item| match item {
                 ImplItem::Fn(f) => Some(Method {
-                    event: Event::from_name(&f.sig.ident.to_string()),
+                    event: Event::from_name(&f.sig.ident.unraw().to_string()),
                     sig: f.sig.clone(),
+                    cfg: cfg_predicate(&f.attrs),
                 }),
                 _ => None,
             })
@@ -125,6 +135,21 @@ impl RouteImpl {
     /// The method handling `event`, if the block has one.
     pub(crate) fn handler(&self, event: Event) -> Option<&Method> {
         self.methods.iter().find(|m| m.event == Some(event))
+    }
+
+    /// The methods handling `event`: several only as alternatives under
+    /// `#[cfg]`. After one without `cfg` the others could never compile
+    /// alongside it (rustc reports the duplicate on the block), so they
+    /// are left out rather than duplicated again in the generated impl.
+    pub(crate) fn handlers(&self, event: Event) -> Vec<&Method> {
+        let mut found = Vec::new();
+        for method in self.methods.iter().filter(|m| m.event == Some(event)) {
+            found.push(method);
+            if method.cfg.is_none() {
+                break;
+            }
+        }
+        found
     }
 }
 
@@ -144,6 +169,40 @@ impl Method {
     pub(crate) fn is_async(&self) -> bool {
         self.sig.asyncness.is_some()
     }
+}
+
+/// The condition under which an item with these attributes is compiled:
+/// `#[cfg(p)]` is `p`, and `#[cfg_attr(q, cfg(p))]` is `any(not(q), p)`.
+/// Only the `cfg` inside a `cfg_attr` matters here; its other attributes
+/// belong to the user's method, not to the generated one.
+fn cfg_predicate(attrs: &[Attribute]) -> Option<TokenStream> {
+    let predicates: Vec<TokenStream> = attrs.iter().filter_map(|a| meta_cfg(&a.meta)).collect();
+    match &predicates[..] {
+        [] => None,
+        [one] => Some(one.clone()),
+        all => Some(quote!(all(#(#all),*))),
+    }
+}
+
+fn meta_cfg(meta: &Meta) -> Option<TokenStream> {
+    let Meta::List(list) = meta else { return None };
+    if list.path.is_ident("cfg") {
+        return Some(list.tokens.clone());
+    }
+    if !list.path.is_ident("cfg_attr") {
+        return None;
+    }
+    // Malformed, rustc reports it on the user's method.
+    let parts = list
+        .parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated)
+        .ok()?;
+    let mut parts = parts.into_iter();
+    let condition = parts.next()?;
+    let inner: Vec<TokenStream> = parts.filter_map(|m| meta_cfg(&m)).collect();
+    if inner.is_empty() {
+        return None;
+    }
+    Some(quote!(any(not(#condition), all(#(#inner),*))))
 }
 
 /// `Chat` for `impl Chat`, to quote it back in messages.

@@ -3,7 +3,8 @@
 //! expansion puts its type errors under the user's types.
 
 use quote::ToTokens;
-use syn::{Error, Generics, PatType, Path, ReturnType, Type};
+use syn::ext::IdentExt;
+use syn::{Error, GenericArgument, GenericParam, PatType, Path, PathArguments, ReturnType, Type};
 
 use crate::errors::Errors;
 use crate::model::{Event, Method, RouteImpl, type_name};
@@ -35,7 +36,7 @@ pub(crate) fn check(route: &RouteImpl) -> syn::Result<()> {
 }
 
 fn unknown_event(method: &Method, self_ty: &Type) -> Error {
-    let name = method.sig.ident.to_string();
+    let name = method.sig.ident.unraw().to_string();
     let names: Vec<&str> = Event::ALL.iter().map(|e| e.name()).collect();
     let helpers = format!(
         "helper methods go in a separate `impl {} {{ ... }}` block without the attribute",
@@ -57,7 +58,7 @@ fn check_event(event: Event, method: &Method) -> syn::Result<()> {
         let message = format!("`{}` cannot be `unsafe`", event.name());
         errors.push(Error::new_spanned(unsafety, message));
     }
-    errors.take(check_generics(&sig.generics));
+    errors.take(check_generics(method));
     if event == Event::Accept {
         errors.take(check_accept(method));
     } else {
@@ -68,14 +69,34 @@ fn check_event(event: Event, method: &Method) -> syn::Result<()> {
 
 /// The forwarding call cannot choose type parameters, and named lifetimes
 /// would not exist in the generated impl.
-fn check_generics(generics: &Generics) -> syn::Result<()> {
+fn check_generics(method: &Method) -> syn::Result<()> {
+    let generics = &method.sig.generics;
     if generics.params.is_empty() {
         return Ok(());
     }
-    Err(Error::new_spanned(
-        generics,
-        "generic events are not supported: remove the parameters and name the types (the macro calls the event and cannot choose them)",
-    ))
+    let lifetimes_only = generics
+        .params
+        .iter()
+        .all(|p| matches!(p, GenericParam::Lifetime(_)));
+    if !lifetimes_only {
+        return Err(Error::new_spanned(
+            generics,
+            "generic events are not supported: remove the parameters and name the types (the macro calls the event and cannot choose them)",
+        ));
+    }
+    let written = generics
+        .params
+        .iter()
+        .map(|p| p.to_token_stream().to_string().replace("' ", "'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let receiver = match method.receiver() {
+        Some(r) if r.mutability.is_some() => " and write `&mut self`",
+        Some(_) => " and write `&self`",
+        None => "",
+    };
+    let message = format!("events take no lifetime parameters: remove `<{written}>`{receiver}");
+    Err(Error::new_spanned(generics, message))
 }
 
 fn check_accept(method: &Method) -> syn::Result<()> {
@@ -94,6 +115,12 @@ fn check_accept(method: &Method) -> syn::Result<()> {
             ));
         }
     }
+    if let Some(unit) = unit_refusal(&method.sig.output) {
+        errors.push(Error::new_spanned(
+            unit,
+            "a refusal needs a status: return `Result<Self, StatusCode>` (e.g. `Err(StatusCode::FORBIDDEN)`) or `Option<Self>`",
+        ));
+    }
     if let ReturnType::Default = method.sig.output {
         errors.push(Error::new_spanned(
             &method.sig.ident,
@@ -101,6 +128,27 @@ fn check_accept(method: &Method) -> syn::Result<()> {
         ));
     }
     errors.finish()
+}
+
+/// The `()` of `-> Result<Self, ()>`: a `()` response is `200 OK`, so the
+/// refusal would upgrade nothing and look like success.
+fn unit_refusal(output: &ReturnType) -> Option<&Type> {
+    let ReturnType::Type(_, ty) = output else {
+        return None;
+    };
+    let Type::Path(path) = &**ty else { return None };
+    let last = path.path.segments.last()?;
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.iter().collect::<Vec<_>>()[..] {
+        [_, GenericArgument::Type(error @ Type::Tuple(unit))]
+            if last.ident == "Result" && unit.elems.is_empty() =>
+        {
+            Some(error)
+        }
+        _ => None,
+    }
 }
 
 fn check_handler(event: Event, method: &Method) -> syn::Result<()> {
