@@ -6,6 +6,7 @@
 pub(crate) mod handshake;
 pub(crate) mod mount;
 pub(crate) mod origin;
+pub(crate) mod preface;
 pub(crate) mod request;
 pub(crate) mod serve;
 #[cfg(feature = "tls")]

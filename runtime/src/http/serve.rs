@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_service::Service;
 
+use super::preface::{Prefixed, http_version};
 use crate::api::websockets::WebSockets;
 
 /// How long the accept loop pauses after a failed accept: out of file
@@ -82,9 +83,24 @@ pub async fn serve(
             let app = app.clone();
             async move {
                 match tokio::time::timeout(handshake_timeout, http_version(&tcp)).await {
-                    Ok(Ok(version)) => {
+                    Ok(Ok((version, head))) if head.is_empty() => {
                         serve_connection(tcp, version, addr, app, handshake_timeout, stopping)
                             .await;
+                    }
+                    // Rare (a client's first bytes were a part of the HTTP/2
+                    // preface): boxed, so the usual connection's task keeps
+                    // no room for it.
+                    Ok(Ok((version, head))) => {
+                        let tcp = Prefixed::new(head, tcp);
+                        Box::pin(serve_connection(
+                            tcp,
+                            version,
+                            addr,
+                            app,
+                            handshake_timeout,
+                            stopping,
+                        ))
+                        .await;
                     }
                     Ok(Err(e)) => {
                         tracing::debug!(error = %e, %addr, "connection failed before a request")
@@ -169,33 +185,6 @@ where
 pub(crate) enum HttpVersion {
     Http1,
     Http2,
-}
-
-/// What an HTTP/2 client with prior knowledge sends first (RFC 9113 §3.4).
-const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
-/// How long to wait before peeking again at a preface that came in part.
-const PREFACE_RETRY: Duration = Duration::from_millis(1);
-
-/// Tells HTTP/2 prior knowledge from HTTP/1.1 by peeking at the first
-/// bytes, so the stream handed to hyper (and back, on upgrade) is still
-/// the bare `TcpStream`. Decided at the first byte that differs from the
-/// preface, so an HTTP/1.1 request costs one peek.
-async fn http_version(tcp: &TcpStream) -> io::Result<HttpVersion> {
-    let mut head = [0u8; H2_PREFACE.len()];
-    loop {
-        let n = tcp.peek(&mut head).await?;
-        if n == 0 || head[..n] != H2_PREFACE[..n] {
-            // At the end of the stream, hyper sees it too and ends.
-            return Ok(HttpVersion::Http1);
-        }
-        if n == H2_PREFACE.len() {
-            return Ok(HttpVersion::Http2);
-        }
-        // A preface split over packets: peek would return the same bytes
-        // at once, so wait a little (the caller's timeout bounds it).
-        tokio::time::sleep(PREFACE_RETRY).await;
-    }
 }
 
 /// One HTTP connection, until it ends, is upgraded, or `stopping` fires
@@ -356,5 +345,29 @@ mod tests {
             .unwrap()
             .unwrap()
             .unwrap();
+    }
+
+    // The bytes read while telling HTTP/1.1 from a preface are hyper's too.
+    #[tokio::test]
+    async fn a_request_whose_first_byte_came_alone_is_served_whole() {
+        let app = Router::new().route("/", axum::routing::post(|| async { "posted" }));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let sockets = WebSockets::default();
+            serve(listener, app, &sockets, std::future::pending()).await
+        });
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(b"P").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        tcp.write_all(
+            b"OST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        let mut response = String::new();
+        tcp.read_to_string(&mut response).await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert!(response.ends_with("posted"), "{response}");
     }
 }
