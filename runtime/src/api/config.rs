@@ -174,7 +174,9 @@ impl Config {
     /// How long a client has, under [`wsroute::serve`](crate::serve), to
     /// send a complete HTTP request head once connected (or after its
     /// previous request, on a keep-alive connection); past it the TCP
-    /// connection is closed, with no response. Under
+    /// connection is closed, with no response. An HTTP/2 client with prior
+    /// knowledge has as long to open its first stream; then it gets a
+    /// `GOAWAY`, and as long again to let the connection end. Under
     /// `axum::serve`, hyper's own header read timeout (30 s by default in
     /// hyper 1.x when a timer is set) applies instead.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {

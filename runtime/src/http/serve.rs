@@ -5,10 +5,12 @@
 //! TLS), its error handling [`AcceptErrors`]; each connection runs in
 //! [`serve_connection`].
 
-use std::future::Future;
+use std::future::{Future, pending};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -199,7 +201,14 @@ pub(crate) async fn serve_connection<IO>(
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    // Only HTTP/2 needs to know whether a request came: hyper's HTTP/1.1
+    // header timer covers that case itself.
+    let requested = (version == HttpVersion::Http2).then(Arc::<AtomicBool>::default);
+    let seen = requested.clone();
     let service = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
+        if let Some(seen) = &seen {
+            seen.store(true, Ordering::Relaxed);
+        }
         request.extensions_mut().insert(ConnectInfo(addr));
         let mut app = app.clone();
         // A Router is always ready: `call` without `poll_ready`.
@@ -216,7 +225,7 @@ pub(crate) async fn serve_connection<IO>(
                 .header_read_timeout(handshake_timeout)
                 .serve_connection(TokioIo::new(io), service)
                 .with_upgrades();
-            until_done(connection, &stopping, |c| c.graceful_shutdown()).await
+            until_done(connection, &stopping, pending(), |c| c.graceful_shutdown()).await
         }
         HttpVersion::Http2 => {
             // Extended CONNECT (RFC 8441) is what WebSockets over HTTP/2
@@ -229,31 +238,62 @@ pub(crate) async fn serve_connection<IO>(
             // every HTTP/1.1 connection's task too (3360 bytes, not 1632),
             // held through each handshake and left behind as fragmented
             // heap.
-            Box::pin(until_done(connection, &stopping, |c| c.graceful_shutdown())).await
+            // hyper has no timer for a client that opens HTTP/2 and sends
+            // no request: the handshake timeout applies to it here.
+            let idle = no_request_within(handshake_timeout, requested.unwrap_or_default());
+            Box::pin(until_done(connection, &stopping, idle, |c| {
+                c.graceful_shutdown()
+            }))
+            .await
         }
     };
-    if let Err(e) = result {
-        tracing::debug!(error = %e, %addr, "HTTP connection ended with an error");
+    match result {
+        Some(Err(e)) => tracing::debug!(error = %e, %addr, "HTTP connection ended with an error"),
+        Some(Ok(())) => {}
+        None => {
+            tracing::debug!(%addr, "HTTP/2 client cut off: no request, nor an answer to GOAWAY")
+        }
     }
 }
 
-/// Drives an HTTP connection to its end; once `stopping` fires, asks it
-/// to finish what it has in progress (`graceful_shutdown`, which hyper's
-/// HTTP/1.1 and HTTP/2 connections each have without a common trait) and
-/// waits for that.
+/// Drives an HTTP connection to its end; once `stopping` fires, or
+/// `idle` does, asks it to finish what it has in progress
+/// (`graceful_shutdown`, which hyper's HTTP/1.1 and HTTP/2 connections
+/// each have without a common trait) and waits for that. `None`: `idle`
+/// fired and the client did not let the connection end within the same
+/// time again (HTTP/2's graceful close waits for the client's answer to a
+/// ping, which a client that sends nothing never gives).
 async fn until_done<C: Future>(
     connection: C,
     stopping: &CancellationToken,
+    idle: impl Future<Output = Duration>,
     graceful_shutdown: fn(Pin<&mut C>),
-) -> C::Output {
+) -> Option<C::Output> {
     let mut connection = pin!(connection);
     tokio::select! {
-        result = connection.as_mut() => result,
+        result = connection.as_mut() => Some(result),
+        // Bounded by the accept loop's `dropping`.
         () = stopping.cancelled() => {
             graceful_shutdown(connection.as_mut());
-            connection.await
+            Some(connection.await)
+        }
+        grace = idle => {
+            graceful_shutdown(connection.as_mut());
+            tokio::time::timeout(grace, connection).await.ok()
         }
     }
+}
+
+/// Ready, with the time the client then has to answer a GOAWAY, once
+/// `timeout` has passed with no request on the connection; never, if one
+/// came.
+async fn no_request_within(timeout: Duration, requested: Arc<AtomicBool>) -> Duration {
+    tokio::time::sleep(timeout).await;
+    if requested.load(Ordering::Relaxed) {
+        pending::<()>().await;
+    }
+    tracing::debug!("no HTTP/2 request within the handshake timeout");
+    timeout
 }
 
 /// Logs failed accepts once per episode rather than once per attempt: out
@@ -369,5 +409,31 @@ mod tests {
         tcp.read_to_string(&mut response).await.unwrap();
         assert!(response.starts_with("HTTP/1.1 200"), "{response}");
         assert!(response.ends_with("posted"), "{response}");
+    }
+
+    // hyper times out an HTTP/1.1 client that sends no head; for HTTP/2
+    // the handshake timeout is ours to apply.
+    #[tokio::test]
+    async fn an_http2_client_that_sends_no_request_is_closed_after_the_handshake_timeout() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let config = crate::Config::default().handshake_timeout(Duration::from_millis(200));
+            let sockets = WebSockets::new(config);
+            serve(listener, Router::new(), &sockets, std::future::pending()).await
+        });
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+            .await
+            .unwrap();
+        let mut received = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut received));
+        assert!(
+            closed.await.is_ok(),
+            "still open 5 s after a handshake timeout of 200 ms"
+        );
+        // The server's SETTINGS, then a GOAWAY (8 bytes, type 7).
+        assert!(received.len() > 9 && received[3] == 4, "{received:x?}");
+        assert!(received.windows(4).any(|w| w == [0, 0, 8, 7]), "{received:x?}");
     }
 }
