@@ -28,8 +28,11 @@ pub(crate) enum Rejection {
     /// `Content-Length` other than 0, or a `Transfer-Encoding`: the bytes
     /// after the head would be taken for frames (§4.1 sends no body).
     HasBody,
-    /// No `Host` header (§4.2.1 item 2).
-    NoHost,
+    /// No `Host` header (§4.2.1 item 2), more than one, or one that names
+    /// no host (RFC 9112 §3.2: answered with 400).
+    BadHost,
+    /// More than one `Sec-WebSocket-Version` (§11.3.5: it appears once).
+    RepeatedVersion,
     /// An `Origin` the route or [`Config`](crate::Config) does not allow.
     CrossOrigin,
     /// An HTTP/2 CONNECT whose `:protocol` is missing or not `websocket`.
@@ -71,9 +74,13 @@ impl Rejection {
                 StatusCode::BAD_REQUEST,
                 "a WebSocket upgrade request has no body: send no Content-Length or Transfer-Encoding",
             ),
-            Self::NoHost => (
+            Self::BadHost => (
                 StatusCode::BAD_REQUEST,
-                "a WebSocket upgrade needs a Host header",
+                "a WebSocket upgrade needs exactly one Host header, naming the server as host[:port]",
+            ),
+            Self::RepeatedVersion => (
+                StatusCode::BAD_REQUEST,
+                "send one Sec-WebSocket-Version header: `Sec-WebSocket-Version: 13`",
             ),
             Self::ConnectNotWebsocket => (
                 StatusCode::BAD_REQUEST,
@@ -87,6 +94,10 @@ impl Rejection {
         let mut response = reject(status, message);
         let h = response.headers_mut();
         match self {
+            // RFC 9110 §15.5.6: a 405 says which methods would do.
+            Self::NotGet => {
+                h.insert(header::ALLOW, HeaderValue::from_static("GET"));
+            }
             Self::NotAnUpgrade => {
                 h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
                 h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
@@ -130,9 +141,7 @@ pub(crate) fn check(request: &Parts) -> Result<Option<HeaderValue>, Rejection> {
     if !has_token(headers, header::CONNECTION, "upgrade") {
         return Err(Rejection::ConnectionNotUpgrade);
     }
-    if !headers.contains_key(header::HOST) {
-        return Err(Rejection::NoHost);
-    }
+    check_host(headers)?;
     let has_body = headers.contains_key(header::TRANSFER_ENCODING)
         || headers
             .get_all(header::CONTENT_LENGTH)
@@ -178,14 +187,27 @@ pub(crate) fn authority_as_host(request: &mut Parts) {
 }
 
 fn check_version(headers: &HeaderMap) -> Result<(), Rejection> {
-    if headers
-        .get(header::SEC_WEBSOCKET_VERSION)
-        .map(|v| v.as_bytes())
-        != Some(b"13")
-    {
-        return Err(Rejection::UnsupportedVersion);
+    let mut versions = headers.get_all(header::SEC_WEBSOCKET_VERSION).iter();
+    match (versions.next(), versions.next()) {
+        (Some(version), None) if version.as_bytes() == b"13" => Ok(()),
+        (Some(_), Some(_)) => Err(Rejection::RepeatedVersion),
+        _ => Err(Rejection::UnsupportedVersion),
     }
-    Ok(())
+}
+
+/// One `Host`, an authority without user information: what the
+/// same-origin check compares the `Origin` with.
+fn check_host(headers: &HeaderMap) -> Result<(), Rejection> {
+    let mut hosts = headers.get_all(header::HOST).iter();
+    let (Some(host), None) = (hosts.next(), hosts.next()) else {
+        return Err(Rejection::BadHost);
+    };
+    match http::uri::Authority::try_from(host.as_bytes()) {
+        Ok(authority) if !authority.as_str().contains('@') && !authority.host().is_empty() => {
+            Ok(())
+        }
+        _ => Err(Rejection::BadHost),
+    }
 }
 
 /// The first of the server's `supported` subprotocols that the client
@@ -358,6 +380,62 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_or_malformed_host_gets_400() {
+        for hosts in [
+            &["a.example", "b.example"][..],
+            &["a/b"],
+            &["user@a.example"],
+            &[":80"],
+            &[""],
+        ] {
+            let parts = request(|b| {
+                let h = b.headers_mut().unwrap();
+                h.remove("host");
+                for host in hosts {
+                    h.append("host", HeaderValue::from_static(host));
+                }
+            });
+            assert_eq!(check(&parts), Err(Rejection::BadHost), "{hosts:?}");
+        }
+        for host in ["a.example", "a.example:8080", "127.0.0.1:9001", "[::1]:80"] {
+            let parts = request(|b| {
+                let h = b.headers_mut().unwrap();
+                h.insert("host", HeaderValue::from_static(host));
+            });
+            assert!(check(&parts).is_ok(), "{host}");
+        }
+    }
+
+    // §11.3.5: the header appears once; a second must not be able to
+    // change what was agreed, whichever comes first.
+    #[test]
+    fn a_repeated_version_gets_400() {
+        for second in ["8", "13"] {
+            let parts = request(|b| {
+                b.headers_mut()
+                    .unwrap()
+                    .append("sec-websocket-version", HeaderValue::from_static(second));
+            });
+            assert_eq!(
+                check(&parts),
+                Err(Rejection::RepeatedVersion),
+                "13, {second}"
+            );
+            assert_eq!(status(&parts), StatusCode::BAD_REQUEST);
+        }
+    }
+
+    #[test]
+    fn a_405_says_get_would_do() {
+        let head = request(|b| {
+            *b = std::mem::take(b).method("HEAD");
+        });
+        let response = check(&head).unwrap_err().into_response();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(response.headers()["allow"], "GET");
+    }
+
+    #[test]
     fn a_body_or_a_missing_host_gets_400() {
         for (name, value) in [
             ("content-length", "5"),
@@ -381,7 +459,7 @@ mod tests {
         let no_host = request(|b| {
             b.headers_mut().unwrap().remove("host");
         });
-        assert_eq!(check(&no_host), Err(Rejection::NoHost));
+        assert_eq!(check(&no_host), Err(Rejection::BadHost));
         assert_eq!(status(&no_host), StatusCode::BAD_REQUEST);
         assert_eq!(
             Rejection::CrossOrigin.into_response().status(),

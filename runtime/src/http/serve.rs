@@ -434,6 +434,9 @@ mod tests {
         );
         // The server's SETTINGS, then a GOAWAY (8 bytes, type 7).
         assert!(received.len() > 9 && received[3] == 4, "{received:x?}");
-        assert!(received.windows(4).any(|w| w == [0, 0, 8, 7]), "{received:x?}");
+        assert!(
+            received.windows(4).any(|w| w == [0, 0, 8, 7]),
+            "{received:x?}"
+        );
     }
 }
