@@ -153,7 +153,12 @@ impl Config {
     }
 
     /// After this long without a single byte from the peer, the server
-    /// sends it a ping. `Duration::ZERO` turns keepalive off. Deadlines
+    /// sends it a ping. A peer that sends nothing while it reads a backlog
+    /// the server's socket was full with counts as heard from each time
+    /// the socket takes more: the socket frees room only as the peer
+    /// acknowledges what it read. (A ping queued behind what the kernel
+    /// already holds still waits for the peer to read that far.)
+    /// `Duration::ZERO` turns keepalive off. Deadlines
     /// are kept on a shared coarse clock (100 ms ticks), so an idle
     /// connection holds no timer of its own.
     pub fn ping_interval(mut self, interval: Duration) -> Self {

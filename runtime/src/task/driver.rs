@@ -71,6 +71,12 @@ enum Ending {
 struct Traffic {
     /// A flush is under way (a TLS stream holds written bytes back).
     flushing: bool,
+    /// The socket took no more at the last write: our output waits on the
+    /// peer.
+    blocked: bool,
+    /// The socket took more after being full: it only frees room as the
+    /// peer acknowledges what it read, so the peer is alive, if silent.
+    drained: bool,
     opened: std::time::Instant,
     messages_in: u64,
     messages_out: u64,
@@ -164,6 +170,8 @@ where
             inbound: 0,
             traffic: Traffic {
                 flushing: false,
+                blocked: false,
+                drained: false,
                 opened: std::time::Instant::now(),
                 messages_in: 0,
                 messages_out: 0,
@@ -239,7 +247,16 @@ where
             conn.enter_handlers();
 
             match wake {
-                Wake::Wrote(Ok(())) => {}
+                // A client reading a long backlog sends nothing, and our
+                // ping waits behind the backlog: its reading is its sign
+                // of life until then.
+                Wake::Wrote(Ok(())) => {
+                    if std::mem::take(&mut held.traffic.drained)
+                        && let Some(keepalive) = keepalive.as_mut()
+                    {
+                        keepalive.seen();
+                    }
+                }
                 Wake::Wrote(Err(e)) => break Ending::Io(e),
                 Wake::Readable(Ok(())) => {
                     let read = read_available(&mut io, proto, &mut held.traffic);
@@ -392,11 +409,18 @@ fn poll_write_out<IO: AsyncWrite + Unpin>(
             Poll::Ready(Ok(n)) => {
                 proto.advance_output(n);
                 traffic.bytes_out += n as u64;
+                traffic.drained |= std::mem::take(&mut traffic.blocked);
                 wrote = true;
             }
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending if wrote => return Poll::Ready(Ok(())),
-            Poll::Pending => return Poll::Pending,
+            Poll::Pending => {
+                traffic.blocked = true;
+                return if wrote {
+                    Poll::Ready(Ok(()))
+                } else {
+                    Poll::Pending
+                };
+            }
         }
     }
     // Everything is handed over: flush (a no-op on TCP; TLS writes its
