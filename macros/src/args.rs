@@ -359,14 +359,35 @@ fn check_origin(origin: &LitStr) -> syn::Result<()> {
         Some((host, port)) if !authority.ends_with(']') => (host, Some(port)),
         _ => (authority, None),
     };
+    if host.contains('*') {
+        let message = "origins are matched exactly, without wildcards: list each one, e.g. `origins = [\"https://app.example.com\", \"https://admin.example.com\"]`";
+        return Err(Error::new(origin.span(), message));
+    }
     let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok());
-    if host.is_empty() || host.contains('@') || !port_ok {
+    if !host_ok(host) || !port_ok {
         return fix("https://app.example.com".to_owned());
     }
     if authority.len() != rest.len() {
         return fix(format!("{scheme}://{authority}"));
     }
     Ok(())
+}
+
+/// A name (letters, digits, `-`, `.`) or a bracketed IPv6 address: what a
+/// browser can put in an `Origin`, so an entry that could never match one
+/// is caught here.
+fn host_ok(host: &str) -> bool {
+    match host.strip_prefix('[') {
+        Some(v6) => v6
+            .strip_suffix(']')
+            .is_some_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok()),
+        None => {
+            !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        }
+    }
 }
 
 fn positive_int(int: &LitInt) -> syn::Result<u64> {

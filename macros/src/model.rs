@@ -74,6 +74,8 @@ pub(crate) struct RouteImpl {
     pub(crate) item: ItemImpl,
     /// Its methods, in order.
     pub(crate) methods: Vec<Method>,
+    /// Whatever else it holds, refused by `validate`.
+    pub(crate) others: Vec<ImplItem>,
 }
 
 /// A method of the block, and the event its name says it handles.
@@ -129,7 +131,17 @@ impl RouteImpl {
                 _ => None,
             })
             .collect();
-        Ok(RouteImpl { item, methods })
+        let others = item
+            .items
+            .iter()
+            .filter(|item| !matches!(item, ImplItem::Fn(_)))
+            .cloned()
+            .collect();
+        Ok(RouteImpl {
+            item,
+            methods,
+            others,
+        })
     }
 
     /// The method handling `event`, if the block has one.

@@ -4,7 +4,9 @@
 
 use quote::ToTokens;
 use syn::ext::IdentExt;
-use syn::{Error, GenericArgument, GenericParam, PatType, Path, PathArguments, ReturnType, Type};
+use syn::{
+    Error, GenericArgument, GenericParam, ImplItem, PatType, Path, PathArguments, ReturnType, Type,
+};
 
 use crate::errors::Errors;
 use crate::model::{Event, Method, RouteImpl, type_name};
@@ -24,6 +26,9 @@ pub(crate) fn check(route: &RouteImpl) -> syn::Result<()> {
             _ => errors.push(Error::new_spanned(generics, message)),
         }
     }
+    for other in &route.others {
+        errors.push(other_item(other, &item.self_ty));
+    }
     for method in &route.methods {
         match method.event {
             Some(event) => {
@@ -33,6 +38,22 @@ pub(crate) fn check(route: &RouteImpl) -> syn::Result<()> {
         }
     }
     errors.finish()
+}
+
+/// The block is the route's events; a `const` or `type` there would look
+/// like a setting (`const MAX_PAYLOAD`) and be ignored.
+fn other_item(item: &ImplItem, self_ty: &Type) -> Error {
+    let what = match item {
+        ImplItem::Const(_) => "constants",
+        ImplItem::Type(_) => "associated types",
+        ImplItem::Macro(_) => "macro calls",
+        _ => "items other than events",
+    };
+    let message = format!(
+        "the route block holds events only: {what} go in a separate `impl {} {{ ... }}` block without the attribute (route settings are the attribute's arguments, e.g. `max_payload = 65536`)",
+        type_name(self_ty)
+    );
+    Error::new_spanned(item, message)
 }
 
 fn unknown_event(method: &Method, self_ty: &Type) -> Error {
@@ -57,6 +78,18 @@ fn check_event(event: Event, method: &Method) -> syn::Result<()> {
     if let Some(unsafety) = &sig.unsafety {
         let message = format!("`{}` cannot be `unsafe`", event.name());
         errors.push(Error::new_spanned(unsafety, message));
+    }
+    if let Some(constness) = &sig.constness {
+        let message = format!("`{}` cannot be `const`: remove `const`", event.name());
+        errors.push(Error::new_spanned(constness, message));
+    }
+    if let Some(abi) = &sig.abi {
+        let message = format!(
+            "`{}` is called from Rust: remove `{}`",
+            event.name(),
+            abi.to_token_stream()
+        );
+        errors.push(Error::new_spanned(abi, message));
     }
     errors.take(check_generics(method));
     if event == Event::Accept {

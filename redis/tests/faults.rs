@@ -327,6 +327,9 @@ async fn a_nodes_own_messages_back_from_redis_are_not_held_or_counted() {
     let node = Node::new(builder(&redis.url()).backlog_bytes(0));
     let _subscriber = node.subscriber("news").await;
     listed(&redis, "wsroute:news").await;
+    // The subscribed connection is up; the publishing one may not be yet,
+    // and a publish before it is dropped (counted so), not sent.
+    node.until("connected", |s| s.connected).await;
     for i in 0..100 {
         node.sockets.publish("news", format!("{i}"));
     }
