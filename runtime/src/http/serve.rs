@@ -387,16 +387,22 @@ mod tests {
             .unwrap();
     }
 
+    /// `app` under [`serve`] on a free loopback port, until the test ends.
+    async fn serving(app: Router, config: crate::Config) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let sockets = WebSockets::new(config);
+            serve(listener, app, &sockets, std::future::pending()).await
+        });
+        addr
+    }
+
     // The bytes read while telling HTTP/1.1 from a preface are hyper's too.
     #[tokio::test]
     async fn a_request_whose_first_byte_came_alone_is_served_whole() {
         let app = Router::new().route("/", axum::routing::post(|| async { "posted" }));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let sockets = WebSockets::default();
-            serve(listener, app, &sockets, std::future::pending()).await
-        });
+        let addr = serving(app, crate::Config::default()).await;
         let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
         tcp.write_all(b"P").await.unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -415,13 +421,8 @@ mod tests {
     // the handshake timeout is ours to apply.
     #[tokio::test]
     async fn an_http2_client_that_sends_no_request_is_closed_after_the_handshake_timeout() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let config = crate::Config::default().handshake_timeout(Duration::from_millis(200));
-            let sockets = WebSockets::new(config);
-            serve(listener, Router::new(), &sockets, std::future::pending()).await
-        });
+        let config = crate::Config::default().handshake_timeout(Duration::from_millis(200));
+        let addr = serving(Router::new(), config).await;
         let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
         tcp.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
             .await
